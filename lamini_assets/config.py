@@ -1,0 +1,117 @@
+"""The pipeline config file: one validated YAML document for sources, teacher, generation and storage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lamini_assets.generation.config import GenerationConfig
+from lamini_assets.schema import SEED_SOURCES
+from lamini_assets.sources import SourceSpec
+from lamini_assets.teacher.config import TeacherConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "configs" / "demo.yaml"
+CONFIG_ENV_VAR = "LAMINI_CONFIG"
+STATE_DIR_ENV_VAR = "LAMINI_STATE_DIR"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or validated; the message names the file and key."""
+
+
+class DedupConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Which copy of an exact duplicate stays: the first pool in this list wins. Human-written
+    # seeds come first because they are the ones the generated data is judged against.
+    source_priority: list[str] = Field(default_factory=lambda: list(SEED_SOURCES))
+
+    @field_validator("source_priority")
+    @classmethod
+    def _covers_every_pool(cls, value: list[str]) -> list[str]:
+        if sorted(value) != sorted(SEED_SOURCES):
+            raise ValueError(f"must list each of {', '.join(SEED_SOURCES)} exactly once")
+        return value
+
+
+class StorageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Run state (DuckDB file, teacher cache, artifacts). Relative paths resolve against the
+    # project root; LAMINI_STATE_DIR overrides it so tests and CI can isolate their state.
+    state_dir: str = ".lamini"
+    duckdb_file: str = "lamini.duckdb"
+    artifacts_dir: str = "artifacts"
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceSpec]
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    # Directory that relative source paths resolve against: the config file's own folder.
+    base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, value: list[SourceSpec]) -> list[SourceSpec]:
+        names = [spec.name for spec in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
+        return value
+
+    def sources_for(self, seed_source: str) -> list[SourceSpec]:
+        """The configured sources that feed one seed pool."""
+        return [spec for spec in self.sources if spec.pool == seed_source]
+
+    @property
+    def state_dir(self) -> Path:
+        configured = os.environ.get(STATE_DIR_ENV_VAR) or self.storage.state_dir
+        path = Path(configured)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.state_dir / self.storage.duckdb_file
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.state_dir / self.storage.artifacts_dir
+
+    @property
+    def teacher_cache_dir(self) -> Path:
+        path = Path(self.teacher.cache_dir)
+        return path if path.is_absolute() else self.state_dir / path
+
+
+def config_path_from_env() -> Path:
+    """The config file that LAMINI_CONFIG names, or the demo config."""
+    return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: Path | str | None = None) -> PipelineConfig:
+    """Read and validate a pipeline config; errors name the file and the offending key."""
+    path = Path(path) if path is not None else config_path_from_env()
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file does not exist (set {CONFIG_ENV_VAR} to another file)")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(document).__name__}")
+    try:
+        return PipelineConfig.model_validate({**document, "base_dir": path.resolve().parent})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from error

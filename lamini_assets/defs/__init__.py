@@ -1,0 +1,22 @@
+"""The Dagster layer: thin assets, checks and resources over the domain packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from lamini_assets.config import config_path_from_env, load_config
+from lamini_assets.defs import seeds, sql_models
+from lamini_assets.defs.resources import build_resources
+
+
+def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
+    """Definitions for one pipeline config (LAMINI_CONFIG, or configs/demo.yaml)."""
+    path = Path(config_path) if config_path is not None else config_path_from_env()
+    config = load_config(path)
+    return dg.Definitions(
+        assets=[seeds.seed_instructions, *sql_models.sql_model_assets],
+        asset_checks=dg.load_asset_checks_from_modules([seeds]),
+        resources=build_resources(config, str(path.resolve())),
+    )

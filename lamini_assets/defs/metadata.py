@@ -1,0 +1,31 @@
+"""Asset metadata the UI shows for a table: row count, column schema and a preview of rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+PREVIEW_ROWS = 5
+PREVIEW_CELL_CHARS = 80
+
+
+def table_metadata(frame: pl.DataFrame, table: str) -> dict[str, Any]:
+    """`dagster/row_count`, `dagster/column_schema`, the DuckDB table name and a markdown preview."""
+    preview = frame.head(PREVIEW_ROWS).with_columns(
+        pl.col(pl.String).str.slice(0, PREVIEW_CELL_CHARS).str.replace_all(r"[\n|]", " ")
+    )
+    return {
+        "dagster/row_count": frame.height,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype in frame.schema.items()]
+        ),
+        "dagster/table_name": f"main.{table}",
+        "preview": dg.MetadataValue.md(preview.to_pandas().to_markdown(index=False) if frame.height else "(no rows)"),
+    }
+
+
+def counts_metadata(counts: dict[str, int | float], prefix: str = "") -> dict[str, Any]:
+    """Counts as metadata entries, e.g. `total`, `kept`, `dropped_too_short`."""
+    return {f"{prefix}{name}": value for name, value in counts.items()}

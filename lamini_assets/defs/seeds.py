@@ -1,0 +1,95 @@
+"""Seed stage: the four seed pools loaded from their published formats into DuckDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from lamini_assets.defs.metadata import counts_metadata, table_metadata
+from lamini_assets.defs.partitions import seed_source_partitions
+from lamini_assets.defs.resources import PipelineConfigResource
+from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA
+from lamini_assets.sources import load_source
+from lamini_assets.validation import count_rows_problems
+from lamini_assets.warehouse import replace_partition
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "seed_instructions",
+            description=(
+                "Seed instructions of one pool (self_instruct, alpaca, p3, flan), read from each configured "
+                "source in its published format into the common schema, with a stable instruction_id and origin."
+            ),
+            group_name="seeds",
+            kinds={"duckdb", "polars"},
+        ),
+        dg.AssetSpec(
+            "seed_quarantine",
+            description="Seed rows that could not be read (sources with on_bad_rows: quarantine), with file, line, field and reason.",
+            group_name="seeds",
+            kinds={"duckdb"},
+        ),
+    ],
+    partitions_def=seed_source_partitions,
+)
+def seed_instructions(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
+) -> Iterator[dg.MaterializeResult]:
+    config = pipeline.load()
+    pool = context.partition_key
+    specs = config.sources_for(pool)
+    if not specs:
+        context.log.warning(f"no source in the config feeds the {pool} pool; the partition will be empty")
+    loaded = [load_source(spec, config.base_dir) for spec in specs]
+    rows = pl.concat([source.rows for source in loaded]) if loaded else pl.DataFrame(schema=SEED_SCHEMA)
+    quarantine = pl.concat([source.quarantine for source in loaded]) if loaded else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    with duckdb.get_connection() as conn:
+        replace_partition(conn, "seed_instructions", rows, "seed_source", pool)
+        replace_partition(conn, "seed_quarantine", quarantine, "seed_source", pool)
+
+    per_source = {
+        f"{spec.name}.{name}": value for spec, source in zip(specs, loaded) for name, value in source.counts.items()
+    }
+    yield dg.MaterializeResult(
+        asset_key="seed_instructions",
+        metadata={
+            **table_metadata(rows, "seed_instructions"),
+            "sources": ", ".join(f"{spec.name} ({spec.format})" for spec in specs),
+            "quarantined": quarantine.height,
+            "templates": rows["template"].n_unique(),
+            **counts_metadata(per_source),
+        },
+    )
+    yield dg.MaterializeResult(asset_key="seed_quarantine", metadata=table_metadata(quarantine, "seed_quarantine"))
+
+
+def _seed_partition_problems(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dict[str, int]:
+    with duckdb.get_connection() as conn:
+        return count_rows_problems(conn, "seed_instructions", "seed_source", context.partition_key)
+
+
+@dg.asset_check(asset="seed_instructions", partitions_def=seed_source_partitions,
+                description="The partition has at least one row.")
+def seed_partition_has_rows(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    problems = _seed_partition_problems(context, duckdb)
+    return dg.AssetCheckResult(passed=problems["rows"] > 0, metadata=problems)
+
+
+@dg.asset_check(asset="seed_instructions", partitions_def=seed_source_partitions,
+                description="No instruction is empty or whitespace.")
+def seed_instructions_not_empty(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    problems = _seed_partition_problems(context, duckdb)
+    return dg.AssetCheckResult(passed=problems["empty_instructions"] == 0, metadata=problems)
+
+
+@dg.asset_check(asset="seed_instructions_dedup",
+                description="instruction_id is unique after dedup (within a pool duplicates are expected before it).")
+def seed_dedup_ids_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        problems = count_rows_problems(conn, "seed_instructions_dedup")
+    return dg.AssetCheckResult(passed=problems["repeated_ids"] == 0, metadata=problems)

@@ -1,0 +1,161 @@
+"""The DuckDB warehouse: partition-safe table writes and the SQL models in dbt_like_sql/."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from graphlib import TopologicalSorter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+SQL_MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
+MACROS_FILE = "_macros.sql"
+_HEADER = re.compile(r"^--\s*(\w+):\s*(.*)$")
+_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
+_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def checked_identifier(name: str) -> str:
+    # Table names cannot be bound as parameters, so they are validated instead.
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?",
+        [table],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _create_like(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    arrow_frame = frame.to_arrow()  # noqa: F841  (DuckDB reads the local by name)
+    conn.execute(f"create table if not exists main.{table} as select * from arrow_frame limit 0")
+    existing = [row[0] for row in conn.execute(f"describe main.{table}").fetchall()]
+    if existing != frame.columns:
+        raise ValueError(
+            f"table main.{table} has columns {existing} but the asset now writes {frame.columns}; "
+            "drop the table (or remove the state folder) to rebuild it"
+        )
+
+
+def replace_partition(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    partition_column: str,
+    partition_key: str,
+) -> None:
+    """Atomically replace one partition's rows, creating the table (even when empty) if needed."""
+    table = checked_identifier(table)
+    conn.execute("begin transaction")
+    try:
+        _create_like(conn, table, frame)
+        conn.execute(f"delete from main.{table} where {checked_identifier(partition_column)} = ?", [partition_key])
+        arrow_frame = frame.to_arrow()  # noqa: F841
+        conn.execute(f"insert into main.{table} select * from arrow_frame")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Replace a whole table with a frame, keeping its column types."""
+    table = checked_identifier(table)
+    arrow_frame = frame.to_arrow()  # noqa: F841
+    conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
+
+
+def read_table(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    partition_column: str | None = None,
+    partition_keys: list[str] | None = None,
+) -> pl.DataFrame:
+    """A table, or some of its partitions, as a Polars frame."""
+    table = checked_identifier(table)
+    if partition_column is None or partition_keys is None:
+        return conn.execute(f"select * from main.{table}").pl()
+    return conn.execute(
+        f"select * from main.{table} where {checked_identifier(partition_column)} in (select unnest(?))",
+        [partition_keys],
+    ).pl()
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    """One file of dbt_like_sql/: a SELECT that becomes a table (or view) of the same name."""
+
+    name: str
+    sql: str
+    group: str
+    description: str
+    deps: tuple[str, ...]
+    materialized: str = "table"
+    parameters: tuple[str, ...] = field(default=())
+
+    @property
+    def version(self) -> str:
+        """Hash of the SQL text: the asset's code version, so an edited model shows as changed."""
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()[:12]
+
+    def bind(self, values: dict[str, Any]) -> dict[str, Any]:
+        missing = [name for name in self.parameters if name not in values]
+        if missing:
+            raise KeyError(f"{self.name}.sql needs parameters {missing}")
+        return {name: values[name] for name in self.parameters}
+
+
+def parse_sql_model(path: Path) -> SqlModel:
+    """Read a model's header comments (group, deps, description, materialized) and its SELECT."""
+    headers: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _HEADER.match(line.strip())
+        if not match:
+            break
+        key, value = match.groups()
+        headers[key] = f"{headers[key]} {value}".strip() if key in headers else value.strip()
+    unknown = set(headers) - {"group", "deps", "description", "materialized"}
+    if unknown or "group" not in headers or "description" not in headers:
+        raise ValueError(f"{path}: header needs group and description and allows deps, materialized; got {sorted(headers)}")
+    materialized = headers.get("materialized", "table")
+    if materialized not in {"table", "view"}:
+        raise ValueError(f"{path}: materialized must be table or view, got {materialized!r}")
+    sql = path.read_text(encoding="utf-8")
+    return SqlModel(
+        name=checked_identifier(path.stem),
+        sql=sql,
+        group=headers["group"],
+        description=headers["description"],
+        deps=tuple(dep.strip() for dep in headers.get("deps", "").split(",") if dep.strip()),
+        materialized=materialized,
+        parameters=tuple(dict.fromkeys(_PARAMETER.findall(sql))),
+    )
+
+
+def load_sql_models(directory: Path = SQL_MODELS_DIR) -> list[SqlModel]:
+    """Every model in the folder, upstream models first."""
+    models = {
+        path.stem: parse_sql_model(path) for path in sorted(directory.glob("*.sql")) if path.name != MACROS_FILE
+    }
+    order = TopologicalSorter({name: [dep for dep in model.deps if dep in models] for name, model in models.items()})
+    return [models[name] for name in order.static_order()]
+
+
+def run_sql_model(conn: duckdb.DuckDBPyConnection, model: SqlModel, parameters: dict[str, Any]) -> int:
+    """(Re)build a model's table or view; returns its row count."""
+    conn.execute((SQL_MODELS_DIR / MACROS_FILE).read_text(encoding="utf-8"))
+    kind = "view" if model.materialized == "view" else "table"
+    # DuckDB does not allow prepared parameters in a view's definition.
+    if kind == "view" and model.parameters:
+        raise ValueError(f"{model.name}.sql: a view cannot take parameters ({', '.join(model.parameters)})")
+    conn.execute(f"create or replace {kind} main.{model.name} as {model.sql}", model.bind(parameters))
+    count = conn.execute(f"select count(*) from main.{model.name}").fetchone()
+    return int(count[0]) if count else 0

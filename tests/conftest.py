@@ -1,0 +1,28 @@
+"""Fixtures every test folder shares: paths, and run state isolated in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+# A hub lookup hangs ~26 s before failing; nothing here may reach a hub.
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_name, "1")
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh LAMINI_STATE_DIR and DAGSTER_HOME: the DuckDB file, cache and runs of one test."""
+    state = tmp_path / "state"
+    dagster_home = state / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv("LAMINI_STATE_DIR", str(state))
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    return state

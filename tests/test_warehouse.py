@@ -1,0 +1,114 @@
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from lamini_assets.schema import SEED_SCHEMA, make_instruction_id
+from lamini_assets.warehouse import load_sql_models, parse_sql_model, replace_partition, run_sql_model
+
+PRIORITY = ["self_instruct", "alpaca", "flan", "p3"]
+
+
+def seed_rows(*rows: tuple[str, str, str, str]) -> pl.DataFrame:
+    """(seed_source, instruction, input, output) tuples as SEED_SCHEMA rows."""
+    return pl.DataFrame(
+        [
+            {
+                "instruction_id": make_instruction_id(instruction, input_text),
+                "seed_source": pool,
+                "source_name": pool,
+                "instruction": instruction,
+                "input": input_text,
+                "output": output,
+                "template": pool,
+                "origin": f"{pool}.jsonl:{line}",
+            }
+            for line, (pool, instruction, input_text, output) in enumerate(rows, start=1)
+        ],
+        schema=SEED_SCHEMA,
+    )
+
+
+def build_models(conn: duckdb.DuckDBPyConnection, priority: list[str] = PRIORITY) -> None:
+    for model in load_sql_models():
+        if model.group == "seeds":
+            run_sql_model(conn, model, {"source_priority": priority})
+
+
+@pytest.fixture
+def conn() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    frame = seed_rows(
+        ("alpaca", "Give three tips for staying healthy.", "", "Eat well, sleep, move."),
+        ("self_instruct", "give three tips  for staying HEALTHY.", "", "Sleep."),
+        ("alpaca", "Translate to French.", "Good morning", "Bonjour"),
+        ("alpaca", "Translate to French.", "Good night", "Bonne nuit"),
+        ("p3", "Translate to French.", "Good morning", "Bonjour !"),
+        ("p3", "What is 2 + 2?", "", "4"),
+        ("p3", "what is 2 + 2?", "", "four"),
+    )
+    for pool in frame["seed_source"].unique():
+        replace_partition(connection, "seed_instructions", frame.filter(pl.col("seed_source") == pool), "seed_source", pool)
+    return connection
+
+
+def test_dedup_keeps_the_priority_copy_and_records_the_rest(conn: duckdb.DuckDBPyConnection) -> None:
+    build_models(conn)
+    kept = conn.execute("select seed_source, instruction, input from seed_instructions_dedup order by all").fetchall()
+    assert kept == [
+        ("alpaca", "Translate to French.", "Good morning"),
+        ("alpaca", "Translate to French.", "Good night"),
+        ("p3", "What is 2 + 2?", ""),
+        ("self_instruct", "give three tips  for staying HEALTHY.", ""),
+    ]
+    dropped = conn.execute(
+        "select seed_source, kept_seed_source, within_pool, duplicate_of = instruction_id from seed_duplicates order by all"
+    ).fetchall()
+    assert dropped == [("alpaca", "self_instruct", False, True), ("p3", "alpaca", False, True), ("p3", "p3", True, True)]
+    total = conn.execute("select count(*) from seed_instructions").fetchone()[0]
+    assert total == len(kept) + len(dropped)  # nothing lost
+
+
+def test_priority_order_decides(conn: duckdb.DuckDBPyConnection) -> None:
+    build_models(conn, ["p3", "flan", "alpaca", "self_instruct"])
+    kept_pools = dict(conn.execute("select instruction, seed_source from seed_instructions_dedup where input = ''").fetchall())
+    assert kept_pools["What is 2 + 2?"] == "p3"
+    assert "give three tips  for staying HEALTHY." not in kept_pools and kept_pools["Give three tips for staying healthy."] == "alpaca"
+
+
+def test_stats_in_table_one_shape(conn: duckdb.DuckDBPyConnection) -> None:
+    build_models(conn)
+    stats = {row["seed_source"]: row for row in conn.execute("select * from seed_stats").pl().to_dicts()}
+    assert list(stats) == ["alpaca", "p3", "self_instruct", "all"]
+    assert stats["alpaca"]["rows"] == 3 and stats["alpaca"]["unique_rows"] == 3
+    assert stats["alpaca"]["kept_rows"] == 2 and stats["alpaca"]["duplicates_removed"] == 1
+    assert stats["p3"]["duplicates_removed"] == 2
+    assert stats["all"]["rows"] == 7 and stats["all"]["unique_rows"] == 4 and stats["all"]["kept_rows"] == 4
+    # alpaca instructions+inputs: 6 + 5 + 5 words; outputs 4 + 1 + 2 words
+    assert stats["alpaca"]["mean_instruction_words"] == pytest.approx(16 / 3, abs=0.01)
+    assert stats["alpaca"]["mean_output_words"] == pytest.approx(7 / 3, abs=0.01)
+    assert stats["alpaca"]["share_with_input"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_replace_partition_touches_only_its_partition(conn: duckdb.DuckDBPyConnection) -> None:
+    replace_partition(conn, "seed_instructions", seed_rows(("p3", "Only row now.", "", "x")), "seed_source", "p3")
+    counts = dict(conn.execute("select seed_source, count(*) from seed_instructions group by 1").fetchall())
+    assert counts == {"alpaca": 3, "self_instruct": 1, "p3": 1}
+
+
+def test_replace_partition_creates_empty_table_and_rejects_changed_columns() -> None:
+    conn = duckdb.connect()
+    replace_partition(conn, "seed_instructions", pl.DataFrame(schema=SEED_SCHEMA), "seed_source", "p3")
+    assert conn.execute("select count(*) from seed_instructions").fetchone() == (0,)
+    with pytest.raises(ValueError, match="has columns"):
+        replace_partition(conn, "seed_instructions", pl.DataFrame({"seed_source": ["p3"]}), "seed_source", "p3")
+
+
+def test_sql_model_header_is_required(tmp_path: Path) -> None:
+    path = tmp_path / "bad_model.sql"
+    path.write_text("-- group: seeds\nselect 1\n")
+    with pytest.raises(ValueError, match="header needs group and description"):
+        parse_sql_model(path)
+    model = load_sql_models()
+    assert [m.name for m in model].index("seed_copy_ranks") < [m.name for m in model].index("seed_stats")
