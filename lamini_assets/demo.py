@@ -7,13 +7,19 @@ partitioned stage runs once per partition, as a backfill from the UI would.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 import dagster as dg
 import duckdb
+import polars as pl
 
 from lamini_assets.config import config_path_from_env, load_config
 from lamini_assets.defs import build_definitions
+
+
+# Step-level DEBUG lines go to the run's log in the UI, not to the terminal.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def materialisation_stages(defs: dg.Definitions) -> list[tuple[list[dg.AssetKey], Sequence[str | None]]]:
@@ -52,6 +58,7 @@ def run_demo() -> int:
                 instance=instance,
                 resources=defs.resources,
                 raise_on_error=False,
+                run_config=QUIET_RUN_CONFIG,
             )
             if not result.success:
                 print(f"run {result.run_id} failed; see `make ui` for its logs", file=sys.stderr)
@@ -60,12 +67,13 @@ def run_demo() -> int:
     return 0
 
 
-def print_summary(duckdb_path, artifacts_dir, instance: dg.DagsterInstance) -> None:
+def print_summary(duckdb_path: Path, artifacts_dir: Path, instance: dg.DagsterInstance) -> None:
     with duckdb.connect(str(duckdb_path), read_only=True) as conn:
         stats = conn.execute("select * from main.seed_stats").pl()
         quarantined = conn.execute("select count(*) from main.seed_quarantine").fetchone()[0]
     print("\nSeed pools (seed_stats):")
-    print(stats)
+    with pl.Config(tbl_width_chars=140, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        print(stats)
     total = stats.filter(stats["seed_source"] == "all").row(0, named=True)
     print(f"\n{total['rows']} seed rows loaded, {total['duplicates_removed']} exact duplicates removed, "
           f"{quarantined} rows quarantined.")

@@ -1,6 +1,5 @@
 """Every resource the assets use, built from the one pipeline config file."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource

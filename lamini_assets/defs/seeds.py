@@ -1,7 +1,5 @@
 """Seed stage: the four seed pools loaded from their published formats into DuckDB."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -15,7 +13,6 @@ from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA
 from lamini_assets.sources import load_source
 from lamini_assets.validation import count_rows_problems
 from lamini_assets.warehouse import replace_partition
-
 
 @dg.multi_asset(
     specs=[
@@ -67,11 +64,9 @@ def seed_instructions(
     )
     yield dg.MaterializeResult(asset_key="seed_quarantine", metadata=table_metadata(quarantine, "seed_quarantine"))
 
-
 def _seed_partition_problems(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dict[str, int]:
     with duckdb.get_connection() as conn:
         return count_rows_problems(conn, "seed_instructions", "seed_source", context.partition_key)
-
 
 @dg.asset_check(asset="seed_instructions", partitions_def=seed_source_partitions,
                 description="The partition has at least one row.")
@@ -79,13 +74,11 @@ def seed_partition_has_rows(context: dg.AssetCheckExecutionContext, duckdb: Duck
     problems = _seed_partition_problems(context, duckdb)
     return dg.AssetCheckResult(passed=problems["rows"] > 0, metadata=problems)
 
-
 @dg.asset_check(asset="seed_instructions", partitions_def=seed_source_partitions,
                 description="No instruction is empty or whitespace.")
 def seed_instructions_not_empty(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
     problems = _seed_partition_problems(context, duckdb)
     return dg.AssetCheckResult(passed=problems["empty_instructions"] == 0, metadata=problems)
-
 
 @dg.asset_check(asset="seed_instructions_dedup",
                 description="instruction_id is unique after dedup (within a pool duplicates are expected before it).")

@@ -1,0 +1,86 @@
+"""Materialise the seed assets with dg.materialize on temporary state."""
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from lamini_assets.defs import build_definitions
+from lamini_assets.demo import QUIET_RUN_CONFIG
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def write_config(tmp_path: Path, sources: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(f"sources:\n{sources}", encoding="utf-8")
+    return path
+
+
+def materialize(defs: dg.Definitions, selection: list[str], partition_key: str | None = None, **kwargs):
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=selection,
+        partition_key=partition_key,
+        resources=defs.resources,
+        run_config=QUIET_RUN_CONFIG,
+        **kwargs,
+    )
+
+
+def test_real_seed_pools_load_dedup_and_stats(tmp_path: Path, state_dir: Path) -> None:
+    config = write_config(
+        tmp_path,
+        f"""  - {{name: self_instruct, format: self_instruct_jsonl, path: {SHARED_DATA / 'self_instruct_seed_tasks.jsonl'}}}
+  - {{name: p3, format: p3_templates, path: {SHARED_DATA / 'p3_t0_sample'}, max_rows_per_template: 5}}
+""",
+    )
+    defs = build_definitions(config)
+    for pool in ("self_instruct", "p3", "alpaca", "flan"):
+        result = materialize(defs, ["seed_instructions", "seed_quarantine"], pool, raise_on_error=False)
+        checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
+        # alpaca and flan have no source in this config: the has-rows check must say so.
+        assert checks["seed_partition_has_rows"] is (pool in ("self_instruct", "p3"))
+        assert checks["seed_instructions_not_empty"]
+    metadata = {
+        event.partition: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.to_user_string() == "seed_instructions"
+    }
+    assert metadata["flan"]["dagster/row_count"].value == 0
+
+    result = materialize(defs, ["seed_copy_ranks", "seed_instructions_dedup", "seed_duplicates", "seed_stats"])
+    assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+
+    with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
+        stats = {row[0]: row[1:] for row in conn.execute("select seed_source, rows, share_with_input from seed_stats").fetchall()}
+        templates = conn.execute("select count(distinct template) from seed_instructions where seed_source = 'p3'").fetchone()[0]
+    assert stats["self_instruct"] == (175, pytest.approx(125 / 175, abs=1e-4))
+    assert stats["p3"][0] == templates * 5 and templates == 142
+
+
+def test_bad_rows_quarantined_and_counted(tmp_path: Path, state_dir: Path) -> None:
+    alpaca = tmp_path / "alpaca.json"
+    alpaca.write_text('[{"instruction": "Name a colour.", "input": "", "output": "Red"}, {"input": "", "output": "x"}]')
+    config = write_config(
+        tmp_path, f"  - {{name: a, format: alpaca_json, path: {alpaca}, on_bad_rows: quarantine}}\n"
+    )
+    defs = build_definitions(config)
+    result = materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca")
+    events = {event.asset_key.to_user_string(): event.materialization.metadata for event in result.get_asset_materialization_events()}
+    assert events["seed_instructions"]["dagster/row_count"].value == 1
+    assert events["seed_instructions"]["quarantined"].value == 1
+    with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
+        file, field = conn.execute("select file, field from seed_quarantine").fetchone()
+    assert file.endswith("alpaca.json") and field == "instruction"
+
+
+def test_bad_rows_error_names_file_line_and_field(tmp_path: Path, state_dir: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"id": "t1", "instruction": "Say hi.", "instances": [{"input": "", "output": "hi"}]}\n{not json\n')
+    defs = build_definitions(write_config(tmp_path, f"  - {{name: s, format: self_instruct_jsonl, path: {seeds}}}\n"))
+    result = materialize(defs, ["seed_instructions", "seed_quarantine"], "self_instruct", raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "seeds.jsonl:2" in failure.step_failure_data.error.to_string()
