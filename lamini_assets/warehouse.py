@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from graphlib import TopologicalSorter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,15 +50,15 @@ def replace_partition(
     conn: duckdb.DuckDBPyConnection,
     table: str,
     frame: pl.DataFrame,
-    partition_column: str,
-    partition_key: str,
+    partition: Mapping[str, str],
 ) -> None:
-    """Atomically replace one partition's rows, creating the table (even when empty) if needed."""
+    """Atomically replace the rows whose columns equal `partition`, creating the table (even empty) if needed."""
     table = checked_identifier(table)
+    where = " and ".join(f"{checked_identifier(column)} = ?" for column in partition)
     conn.execute("begin transaction")
     try:
         _create_like(conn, table, frame)
-        conn.execute(f"delete from main.{table} where {checked_identifier(partition_column)} = ?", [partition_key])
+        conn.execute(f"delete from main.{table} where {where}", list(partition.values()))
         arrow_frame = frame.to_arrow()  # noqa: F841
         conn.execute(f"insert into main.{table} select * from arrow_frame")
         conn.execute("commit")

@@ -49,7 +49,7 @@ def conn() -> duckdb.DuckDBPyConnection:
         ("p3", "what is 2 + 2?", "", "four"),
     )
     for pool in frame["seed_source"].unique():
-        replace_partition(connection, "seed_instructions", frame.filter(pl.col("seed_source") == pool), "seed_source", pool)
+        replace_partition(connection, "seed_instructions", frame.filter(pl.col("seed_source") == pool), {"seed_source": pool})
     return connection
 
 
@@ -92,17 +92,17 @@ def test_stats_in_table_one_shape(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_replace_partition_touches_only_its_partition(conn: duckdb.DuckDBPyConnection) -> None:
-    replace_partition(conn, "seed_instructions", seed_rows(("p3", "Only row now.", "", "x")), "seed_source", "p3")
+    replace_partition(conn, "seed_instructions", seed_rows(("p3", "Only row now.", "", "x")), {"seed_source": "p3"})
     counts = dict(conn.execute("select seed_source, count(*) from seed_instructions group by 1").fetchall())
     assert counts == {"alpaca": 3, "self_instruct": 1, "p3": 1}
 
 
 def test_replace_partition_creates_empty_table_and_rejects_changed_columns() -> None:
     conn = duckdb.connect()
-    replace_partition(conn, "seed_instructions", pl.DataFrame(schema=SEED_SCHEMA), "seed_source", "p3")
+    replace_partition(conn, "seed_instructions", pl.DataFrame(schema=SEED_SCHEMA), {"seed_source": "p3"})
     assert conn.execute("select count(*) from seed_instructions").fetchone() == (0,)
     with pytest.raises(ValueError, match="has columns"):
-        replace_partition(conn, "seed_instructions", pl.DataFrame({"seed_source": ["p3"]}), "seed_source", "p3")
+        replace_partition(conn, "seed_instructions", pl.DataFrame({"seed_source": ["p3"]}), {"seed_source": "p3"})
 
 
 def test_sql_model_header_is_required(tmp_path: Path) -> None:

@@ -46,8 +46,8 @@ def seed_instructions(
     rows = pl.concat([source.rows for source in loaded]) if loaded else pl.DataFrame(schema=SEED_SCHEMA)
     quarantine = pl.concat([source.quarantine for source in loaded]) if loaded else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     with duckdb.get_connection() as conn:
-        replace_partition(conn, "seed_instructions", rows, "seed_source", pool)
-        replace_partition(conn, "seed_quarantine", quarantine, "seed_source", pool)
+        replace_partition(conn, "seed_instructions", rows, {"seed_source": pool})
+        replace_partition(conn, "seed_quarantine", quarantine, {"seed_source": pool})
 
     per_source = {
         f"{spec.name}.{name}": value for spec, source in zip(specs, loaded) for name, value in source.counts.items()
