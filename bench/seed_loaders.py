@@ -1,0 +1,124 @@
+"""Seed loaders on full-size synthetic inputs: Alpaca's 52K-row JSON list and a FLAN JSONL
+folder sampled per template.
+
+    .lamini/venv/bin/python bench/seed_loaders.py [--alpaca-rows 52002] [--flan-rows 300000]
+
+Each load runs in a fresh process so its peak RSS is its own. Prints seconds, rows per second,
+peak RSS and the ratio to the target (Alpaca: 10 s and 1.5 GB; FLAN: 30 s and 2 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from lamini_assets.sources import SourceSpec, load_source
+
+WORDS = [
+    "data",
+    "model",
+    "answer",
+    "question",
+    "river",
+    "light",
+    "quick",
+    "explain",
+    "write",
+    "list",
+    "table",
+    "summary",
+    "city",
+    "music",
+    "energy",
+    "number",
+    "simple",
+    "history",
+    "garden",
+    "story",
+    "reason",
+    "create",
+    "compare",
+    "describe",
+    "translate",
+]
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def write_alpaca(path: Path, rows: int, rng: random.Random) -> None:
+    # Alpaca's shape: ~13-word instructions, 40% with an input, ~45-word outputs.
+    data = [
+        {
+            "instruction": sentence(rng, rng.randint(5, 25)),
+            "input": sentence(rng, rng.randint(5, 40)) if rng.random() < 0.4 else "",
+            "output": sentence(rng, rng.randint(10, 90)),
+        }
+        for _ in range(rows)
+    ]
+    path.write_text(json.dumps(data, indent=4), encoding="utf-8")
+
+
+def write_flan(folder: Path, rows: int, rng: random.Random) -> None:
+    folder.mkdir()
+    families = [(f"task_{t}", kind) for t in range(60) for kind in ("zs_opt", "fs_noopt")]
+    per_file = rows // 10
+    for part in range(10):
+        with (folder / f"part_{part:02d}.jsonl").open("w", encoding="utf-8") as handle:
+            for _ in range(per_file):
+                task, kind = rng.choice(families)
+                row = {
+                    "inputs": sentence(rng, rng.randint(20, 120)),
+                    "targets": sentence(rng, rng.randint(1, 20)),
+                    "task_name": task,
+                    "template_type": kind,
+                }
+                handle.write(json.dumps(row) + "\n")
+
+
+def timed_load(spec: SourceSpec, base_dir: Path, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    started = time.perf_counter()
+    loaded = load_source(spec, base_dir)
+    seconds = time.perf_counter() - started
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    results.put((seconds, peak_gb, loaded.counts))
+
+
+def measure(label: str, spec: SourceSpec, base_dir: Path, target_seconds: float, target_gb: float) -> None:
+    results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    process = multiprocessing.get_context("fork").Process(target=timed_load, args=(spec, base_dir, results))
+    process.start()
+    seconds, peak_gb, counts = results.get()
+    process.join()
+    print(
+        f"{label}: {counts['read']:,} rows read, {counts['loaded']:,} kept, {seconds:.2f} s "
+        f"({counts['read'] / seconds:,.0f} rows/s), peak RSS {peak_gb:.2f} GB "
+        f"-> {seconds / target_seconds:.2f}x of {target_seconds:.0f} s, {peak_gb / target_gb:.2f}x of {target_gb} GB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alpaca-rows", type=int, default=52_002)
+    parser.add_argument("--flan-rows", type=int, default=300_000)
+    args = parser.parse_args()
+    rng = random.Random(0)
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch)
+        write_alpaca(base / "alpaca_data.json", args.alpaca_rows, rng)
+        write_flan(base / "flan", args.flan_rows, rng)
+        print(f"alpaca_data.json: {(base / 'alpaca_data.json').stat().st_size / 1e6:.1f} MB")
+        measure("alpaca_json", SourceSpec(name="alpaca", format="alpaca_json", path="alpaca_data.json"), base, 10, 1.5)
+        flan = SourceSpec(name="flan", format="flan", path="flan", max_rows_per_template=500, max_rows=40_000)
+        measure("flan (sampled)", flan, base, 30, 2.0)
+
+
+if __name__ == "__main__":
+    main()

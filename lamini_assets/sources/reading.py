@@ -1,0 +1,75 @@
+"""Readers that turn files into located RawRecords, shared by the file formats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lamini_assets.sources.base import RawRecord, SourceError, raw_json
+
+_PARQUET_BATCH_ROWS = 10_000
+
+
+def read_jsonl(path: Path, display: str) -> Iterator[RawRecord]:
+    """One record per non-blank line. Each line is decoded on its own, so a bad byte or bad JSON
+    is reported on its line and the other lines still load. A file with no rows is an error."""
+    seen = 0
+    with path.open("rb") as handle:
+        for line_number, raw_bytes in enumerate(handle, start=1):
+            try:
+                text = raw_bytes.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                seen += 1
+                raw = raw_bytes.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+                problem = f"not valid UTF-8 (byte 0x{raw_bytes[exc.start]:02x} at byte {exc.start + 1} of the line)"
+                yield RawRecord(display, line_number, raw, None, problem)
+                continue
+            if not text.strip():
+                continue
+            seen += 1
+            text = text.rstrip("\r\n")
+            yield _json_object_record(display, line_number, text)
+    if seen == 0:
+        raise SourceError(display, "file is empty: no rows")
+
+
+def _json_object_record(display: str, line: int, text: str) -> RawRecord:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RawRecord(display, line, text, None, f"not valid JSON: {exc.msg} (column {exc.colno})")
+    if not isinstance(value, dict):
+        return RawRecord(display, line, text, None, f"expected a JSON object, got {type(value).__name__}")
+    return RawRecord(display, line, text, value)
+
+
+def read_parquet(path: Path, display: str) -> Iterator[RawRecord]:
+    """One record per table row (line = 1-based row number), read in batches so a large shard is
+    never whole in memory. A file with no rows is an error."""
+    try:
+        table = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(display, f"not a readable parquet file: {exc}") from exc
+    if table.metadata.num_rows == 0:
+        raise SourceError(display, "file is empty: no rows")
+    row_number = 0
+    for batch in table.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+        for row in batch.to_pylist():
+            row_number += 1
+            yield RawRecord(display, row_number, raw_json(row), row)
+
+
+def files_in(path: Path, display: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """The path itself, or the files with one of `suffixes` in the folder, sorted by name."""
+    if path.is_file():
+        if not path.name.endswith(suffixes):
+            raise SourceError(display, f"expected a {' or '.join(suffixes)} file or a folder of them")
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes))
+    if not found:
+        raise SourceError(display, f"folder has no {' or '.join(suffixes)} files")
+    return found
