@@ -68,6 +68,11 @@ class PipelineConfig(BaseModel):
             raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
         return value
 
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the config: relative ones resolve against the config file's folder."""
+        path = Path(path)
+        return path if path.is_absolute() else self.base_dir / path
+
     def sources_for(self, seed_source: str) -> list[SourceSpec]:
         """The configured sources that feed one seed pool."""
         return [spec for spec in self.sources if spec.pool == seed_source]

@@ -23,21 +23,25 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}
 
 
 def materialisation_stages(defs: dg.Definitions) -> list[tuple[list[dg.AssetKey], Sequence[str | None]]]:
-    """Asset keys in dependency order, grouped into runs that share one partitions definition."""
+    """Asset keys in dependency order, grouped into runs that share one partitions definition.
+
+    A multi-asset's keys stay together (Dagster cannot run part of one) at its deepest key's level.
+    """
     graph = defs.resolve_asset_graph()
+    level_of = {key: depth for depth, level in enumerate(graph.toposorted_asset_keys_by_level) for key in level}
+    nodes = sorted(
+        (max(level_of[key] for key in assets_def.keys), sorted(assets_def.keys), assets_def.partitions_def)
+        for assets_def in defs.assets
+        if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable
+    )
     stages: list[tuple[list[dg.AssetKey], Sequence[str | None]]] = []
     current_def: object = object()
-    for level in graph.toposorted_asset_keys_by_level:
-        for key in sorted(level):
-            if not graph.has(key) or not graph.get(key).is_materializable:
-                continue
-            partitions_def = graph.get(key).partitions_def
-            if stages and partitions_def == current_def:
-                stages[-1][0].append(key)
-                continue
-            current_def = partitions_def
-            keys: Sequence[str | None] = partitions_def.get_partition_keys() if partitions_def else [None]
-            stages.append(([key], keys))
+    for _, keys, partitions_def in nodes:
+        if stages and partitions_def == current_def:
+            stages[-1][0].extend(keys)
+            continue
+        current_def = partitions_def
+        stages.append((list(keys), partitions_def.get_partition_keys() if partitions_def else [None]))
     return stages
 
 

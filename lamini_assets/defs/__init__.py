@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import seeds, sql_models
+from lamini_assets.defs import generation, seeds, sql_models, teacher
 from lamini_assets.defs.resources import build_resources
 
 
@@ -15,7 +15,14 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
     path = Path(config_path) if config_path is not None else config_path_from_env()
     config = load_config(path)
     return dg.Definitions(
-        assets=[seeds.seed_instructions, *sql_models.sql_model_assets],
-        asset_checks=dg.load_asset_checks_from_modules([seeds]),
+        assets=[
+            seeds.seed_instructions,
+            *sql_models.sql_model_assets,
+            generation.wikipedia_topics,
+            generation.instructions,
+            teacher.responses,
+            teacher.lamini_dataset,
+        ],
+        asset_checks=dg.load_asset_checks_from_modules([seeds, generation, teacher]),
         resources=build_resources(config, str(path.resolve())),
     )

@@ -6,6 +6,8 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from lamini_assets.teacher import Teacher, TeacherStats
+
 PREVIEW_ROWS = 5
 PREVIEW_CELL_CHARS = 80
 
@@ -28,3 +30,10 @@ def table_metadata(frame: pl.DataFrame, table: str) -> dict[str, Any]:
 def counts_metadata(counts: dict[str, int | float], prefix: str = "") -> dict[str, Any]:
     """Counts as metadata entries, e.g. `total`, `kept`, `dropped_too_short`."""
     return {f"{prefix}{name}": value for name, value in counts.items()}
+
+
+def teacher_metadata(teacher: Teacher, stats: TeacherStats | None) -> dict[str, Any]:
+    """Where the answers came from (the offline stand-in says so) and the run's calls, hits and cost."""
+    described = {f"teacher/{name}": value for name, value in teacher.describe().items() if value}
+    counted = {f"teacher/{name}": value for name, value in stats.as_metadata().items()} if stats else {}
+    return {**described, **counted}

@@ -1,10 +1,17 @@
 """Every resource the assets use, built from the one pipeline config file."""
 
+import json
+from collections.abc import Callable
+from typing import Optional
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.config import PipelineConfig, load_config
+from lamini_assets.teacher import Teacher, TeacherConfig
+
+# Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
+TEACHER_POOL = "teacher"
 
 
 class PipelineConfigResource(dg.ConfigurableResource):
@@ -16,9 +23,56 @@ class PipelineConfigResource(dg.ConfigurableResource):
         return load_config(self.config_path)
 
 
+class TeacherResource(dg.ConfigurableResource):
+    """The teacher LLM behind every generation and response call. backend `offline` is a
+    deterministic stand-in for demos and tests, NOT a language model; backend `openai` is any
+    OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, TGI)."""
+
+    backend: str
+    model: str
+    base_url: Optional[str] = None
+    api_key: Optional[str] = None  # from the env var the config names (dg.EnvVar); never logged or cached
+    timeout_seconds: float
+    system_prompt: str
+    cache_dir: str
+    # The rest of the config's `teacher:` section (sampling, budgets, retries, cache mode, prices) as
+    # JSON: Dagster config maps cannot hold the nulls that mean "server default".
+    settings_json: str
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> "TeacherResource":
+        teacher = config.teacher
+        fields = {"backend", "model", "base_url", "timeout_seconds", "system_prompt", "cache_dir"}
+        return cls(
+            backend=teacher.backend,
+            model=teacher.model,
+            base_url=teacher.base_url,
+            api_key=None if teacher.is_offline else dg.EnvVar(teacher.api_key_env),
+            timeout_seconds=teacher.timeout_seconds,
+            system_prompt=teacher.system_prompt,
+            cache_dir=str(config.teacher_cache_dir),
+            settings_json=teacher.model_dump_json(exclude=fields),
+        )
+
+    def teacher_config(self) -> TeacherConfig:
+        return TeacherConfig.model_validate({
+            **json.loads(self.settings_json),
+            "backend": self.backend,
+            "model": self.model,
+            "base_url": self.base_url,
+            "timeout_seconds": self.timeout_seconds,
+            "system_prompt": self.system_prompt,
+            "cache_dir": self.cache_dir,
+        })
+
+    def client(self, log: Callable[[str], None]) -> Teacher:
+        return Teacher(self.teacher_config(), api_key=self.api_key, log=log)
+
+
 def build_resources(config: PipelineConfig, config_path: str) -> dict[str, object]:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     return {
         "pipeline": PipelineConfigResource(config_path=config_path),
         "duckdb": DuckDBResource(database=str(config.duckdb_path)),
+        "teacher": TeacherResource.from_config(config),
     }

@@ -1,0 +1,21 @@
+"""Near-duplicate detection (no Dagster): an incremental novelty index over instruction texts."""
+
+from lamini_assets.dedup.novelty import (
+    MinHashNoveltyIndex,
+    MinHashSigner,
+    NoveltyConfig,
+    NoveltyIndex,
+    RougeLNoveltyIndex,
+    load_novelty_index,
+    make_novelty_index,
+)
+
+__all__ = [
+    "MinHashNoveltyIndex",
+    "MinHashSigner",
+    "NoveltyConfig",
+    "NoveltyIndex",
+    "RougeLNoveltyIndex",
+    "load_novelty_index",
+    "make_novelty_index",
+]

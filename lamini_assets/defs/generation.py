@@ -1,0 +1,117 @@
+"""Generation stage: Wikipedia topics, and the instructions of each LaMini `instruction_source`."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
+from lamini_assets.defs.partitions import instruction_source_partitions
+from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
+from lamini_assets.generation import select_topics
+from lamini_assets.generation.partitions import generated_instructions, original_instructions
+from lamini_assets.schema import LABEL_SEED_POOL, ORIGINAL_LABELS
+from lamini_assets.validation import count_rows_problems
+from lamini_assets.warehouse import read_table, replace_partition, replace_table
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+@dg.asset(
+    group_name="generation",
+    kinds={"duckdb", "python"},
+    description=(
+        "LaMini's topics for topic-guided generation: Wikipedia categories with fewer than 3 words, more "
+        "than 10 subcategories and more than 50 pages, streamed from the `category` table dump (or a TSV)."
+    ),
+)
+def wikipedia_topics(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    config = pipeline.load()
+    source = config.generation.topics
+    selection = select_topics(config.resolve(source.path), source.format, source.filter, source.lenient)
+    with duckdb.get_connection() as conn:
+        replace_table(conn, "wikipedia_topics", selection.topics)
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(selection.topics, "wikipedia_topics"),
+            **counts_metadata(selection.counts),
+            "source": str(config.resolve(source.path)),
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in selection.problems[:MAX_PROBLEMS_SHOWN]) or "none"),
+        }
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "instructions",
+            deps=["seed_instructions_dedup", "wikipedia_topics"],
+            description=(
+                "Instructions of one LaMini instruction_source. Original sources (alpaca, original_p3, "
+                "original_flan) pass their pool's deduplicated seeds through; generated sources ask the teacher "
+                "for new instructions from 3 seed examples (and 3 topics for self_instruct_with_topic), then "
+                "parse and filter them. Teacher calls are cached: rematerialising calls only for new prompts."
+            ),
+            group_name="generation",
+            kinds={"duckdb", "openai"},
+        ),
+        dg.AssetSpec(
+            "instruction_rejects",
+            description="Generated candidates the filters dropped, each with its reason (and near-duplicate neighbour).",
+            group_name="generation",
+            kinds={"duckdb"},
+        ),
+    ],
+    partitions_def=instruction_source_partitions,
+    pool=TEACHER_POOL,
+)
+def instructions(
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfigResource,
+    duckdb: DuckDBResource,
+    teacher: TeacherResource,
+) -> Iterator[dg.MaterializeResult]:
+    label = context.partition_key
+    config = pipeline.load()
+    with duckdb.get_connection() as conn:
+        seeds = read_table(conn, "seed_instructions_dedup", "seed_source", [LABEL_SEED_POOL[label]])
+        if label not in ORIGINAL_LABELS:
+            novelty_pool = read_table(conn, "seed_instructions_dedup").select("instruction_id", "instruction", "input")
+            topics = read_table(conn, "wikipedia_topics")["title"].to_list() if label == "self_instruct_with_topic" else []
+
+    if label in ORIGINAL_LABELS:
+        partition = original_instructions(label, seeds)
+        extra_metadata = {}
+    else:
+        client = teacher.client(context.log.info)
+        partition = generated_instructions(label, seeds, novelty_pool, topics, config.generation, client)
+        extra_metadata = teacher_metadata(client, partition.teacher_stats)
+
+    with duckdb.get_connection() as conn:
+        replace_partition(conn, "instructions", partition.rows, {"instruction_source": label})
+        replace_partition(conn, "instruction_rejects", partition.rejects, {"instruction_source": label})
+        replace_partition(conn, "teacher_failures", partition.failures, {"asset": "instructions", "instruction_source": label})
+    yield dg.MaterializeResult(
+        asset_key="instructions",
+        metadata={**table_metadata(partition.rows, "instructions"), **counts_metadata(partition.counts), **extra_metadata},
+    )
+    yield dg.MaterializeResult(asset_key="instruction_rejects", metadata=table_metadata(partition.rejects, "instruction_rejects"))
+
+
+def _instruction_problems(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dict[str, int]:
+    with duckdb.get_connection() as conn:
+        return count_rows_problems(conn, "instructions", "instruction_source", context.partition_key)
+
+
+@dg.asset_check(asset="instructions", partitions_def=instruction_source_partitions,
+                description="The partition has at least one row.")
+def instructions_partition_has_rows(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    problems = _instruction_problems(context, duckdb)
+    return dg.AssetCheckResult(passed=problems["rows"] > 0, metadata=problems)
+
+
+@dg.asset_check(asset="instructions", partitions_def=instruction_source_partitions,
+                description="No instruction is empty, and instruction_id is unique within the partition.")
+def instructions_not_empty_and_unique(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    problems = _instruction_problems(context, duckdb)
+    return dg.AssetCheckResult(passed=problems["empty_instructions"] == 0 and problems["repeated_ids"] == 0, metadata=problems)

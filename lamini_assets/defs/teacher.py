@@ -1,0 +1,79 @@
+"""Teacher stage: the teacher's response to every instruction, and the released LaMini dataset."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
+from lamini_assets.defs.partitions import instruction_source_partitions
+from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
+from lamini_assets.generation.dataset import build_lamini_dataset, export_lamini_dataset
+from lamini_assets.generation.partitions import answer_instructions
+from lamini_assets.validation import count_rows_problems
+from lamini_assets.warehouse import read_table, replace_partition, replace_table
+
+
+@dg.asset(
+    deps=["instructions"],
+    partitions_def=instruction_source_partitions,
+    pool=TEACHER_POOL,
+    group_name="teacher",
+    kinds={"duckdb", "openai"},
+    description=(
+        "The teacher's answer to every instruction of the partition, with LaMini's concise-answer system "
+        "message. Cached by content: new instructions are the only calls. Failed calls stay as rows with "
+        "their error (and in teacher_failures); truncated answers are kept and flagged."
+    ),
+)
+def responses(context: dg.AssetExecutionContext, duckdb: DuckDBResource, teacher: TeacherResource) -> dg.MaterializeResult:
+    label = context.partition_key
+    with duckdb.get_connection() as conn:
+        instructions = read_table(conn, "instructions", "instruction_source", [label])
+    client = teacher.client(context.log.info)
+    partition = answer_instructions(label, instructions, client)
+    with duckdb.get_connection() as conn:
+        replace_partition(conn, "responses", partition.rows, {"instruction_source": label})
+        replace_partition(conn, "teacher_failures", partition.failures, {"asset": "responses", "instruction_source": label})
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(partition.rows, "responses"),
+            **counts_metadata(partition.counts),
+            **teacher_metadata(client, partition.teacher_stats),
+        }
+    )
+
+
+@dg.asset(
+    deps=["responses"],
+    group_name="teacher",
+    kinds={"duckdb", "parquet"},
+    description=(
+        "LaMini-instruction as released (instruction, response, instruction_source) plus ids and provenance. "
+        "Rows without a usable response (failed, truncated, empty) are excluded and counted. Exported as "
+        "parquet, an HF datasets folder (save_to_disk) and Alpaca-style JSON. Its data version is a hash of "
+        "its content, so it changes only when a row does."
+    ),
+)
+def lamini_dataset(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    config = pipeline.load()
+    with duckdb.get_connection() as conn:
+        dataset = build_lamini_dataset(read_table(conn, "responses"))
+        replace_table(conn, "lamini_dataset", dataset.rows)
+    exports = export_lamini_dataset(dataset.rows, config.artifacts_dir / "lamini_dataset")
+    per_source = dict(dataset.rows.group_by("instruction_source").len().iter_rows())
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(dataset.rows, "lamini_dataset"),
+            **counts_metadata(dataset.counts),
+            **counts_metadata(per_source, prefix="rows/"),
+            **{f"export/{name}": dg.MetadataValue.path(str(path)) for name, path in exports.items()},
+        },
+        data_version=dg.DataVersion(dataset.version),
+    )
+
+
+@dg.asset_check(asset="responses", partitions_def=instruction_source_partitions,
+                description="The partition has at least one row and no empty instruction.")
+def responses_partition_has_rows(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        problems = count_rows_problems(conn, "responses", "instruction_source", context.partition_key)
+    return dg.AssetCheckResult(passed=problems["rows"] > 0 and problems["empty_instructions"] == 0, metadata=problems)

@@ -1,0 +1,174 @@
+"""The rows of one `instruction_source` partition: original seeds passed through, or instructions
+the teacher generated from them, parsed and filtered; and the teacher's responses to them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from lamini_assets.generation.config import GenerationConfig
+from lamini_assets.generation.filters import instruction_filters, run_filters
+from lamini_assets.generation.parsing import instruction_rows
+from lamini_assets.generation.prompts import RESPONSE_TEMPLATE_VERSION, build_response_messages, plan_generation_calls
+from lamini_assets.schema import (
+    INSTRUCTION_REJECT_SCHEMA,
+    INSTRUCTION_SCHEMA,
+    ORIGINAL_LABELS,
+    RESPONSE_SCHEMA,
+    TEACHER_FAILURE_SCHEMA,
+    make_instruction_id,
+)
+from lamini_assets.teacher import ChatFailure, ChatRequest, Teacher, TeacherRunResult, TeacherStats
+
+
+@dataclass
+class PartitionRows:
+    """What one materialisation of a partition writes, and its counts for the asset's metadata."""
+
+    rows: pl.DataFrame
+    rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INSTRUCTION_REJECT_SCHEMA))
+    failures: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=TEACHER_FAILURE_SCHEMA))
+    counts: dict[str, int] = field(default_factory=dict)
+    teacher_stats: TeacherStats | None = None
+
+
+def failure_rows(asset: str, label: str, failures: Sequence[ChatFailure]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"asset": asset, "instruction_source": label, "row_id": f.row_id, "cache_key": f.cache_key,
+             "error_class": f.error_class, "message": f.message, "attempts": f.attempts, "failed_at": f.failed_at}
+            for f in failures
+        ],
+        schema=TEACHER_FAILURE_SCHEMA,
+    )
+
+
+def original_instructions(label: str, seeds: pl.DataFrame) -> PartitionRows:
+    """An original source (alpaca, original_p3, original_flan): its pool's deduplicated seeds."""
+    if label not in ORIGINAL_LABELS:
+        raise ValueError(f"{label} is not an original source; those are {', '.join(ORIGINAL_LABELS)}")
+    rows = seeds.select(
+        "instruction_id",
+        pl.lit(label).alias("instruction_source"),
+        "instruction",
+        "input",
+        "template",
+        "origin",
+        pl.lit([], dtype=pl.List(pl.String())).alias("example_ids"),
+        pl.lit([], dtype=pl.List(pl.String())).alias("topics"),
+        pl.lit(None, dtype=pl.String()).alias("generation_cache_key"),
+    )
+    return PartitionRows(rows=rows, counts={"seeds": seeds.height, "kept": rows.height})
+
+
+def generated_instructions(
+    label: str,
+    seeds: pl.DataFrame,
+    pool: pl.DataFrame,
+    topics: Sequence[str],
+    config: GenerationConfig,
+    teacher: Teacher,
+) -> PartitionRows:
+    """Plan the partition's generation calls, ask the teacher, parse the replies and filter them.
+
+    `pool` holds what new instructions must not nearly duplicate (instruction, input,
+    instruction_id): every deduplicated seed. Candidates kept earlier in the same run join it.
+    """
+    calls = plan_generation_calls(
+        label, seeds.to_dicts(), config.calls_per_partition.get(label, 0), config, topics
+    )
+    run = teacher.run(
+        [ChatRequest(row_id=c.call_id, messages=c.messages, template_version=c.template_version, params=c.params)
+         for c in calls]
+    )
+    answers = run.by_row_id()
+    template_of = dict(zip(seeds["instruction_id"], seeds["template"], strict=True))
+
+    candidates: list[dict[str, object]] = []
+    for call in calls:
+        answer = answers[call.call_id]
+        if isinstance(answer, ChatFailure):
+            continue
+        for row in instruction_rows(answer.text, answer.finish_reason):
+            candidates.append({
+                **row,
+                "instruction_id": make_instruction_id(row["instruction"], row["input"]),
+                "generation_call_id": call.call_id,
+                "generation_cache_key": answer.cache_key,
+                "template": template_of.get(call.example_ids[0], "") if call.example_ids else "",
+                "example_ids": list(call.example_ids),
+                "topics": list(call.topics),
+            })
+
+    filtered = run_filters(candidates, instruction_filters(config.filters, pool_rows=pool.to_dicts()))
+    rows = pl.DataFrame(
+        [
+            {
+                "instruction_id": row["instruction_id"],
+                "instruction_source": label,
+                "instruction": row["instruction"],
+                "input": row["input"],
+                "template": row["template"],
+                "origin": f"generation:{row['generation_call_id']}",
+                "example_ids": row["example_ids"],
+                "topics": row["topics"],
+                "generation_cache_key": row["generation_cache_key"],
+            }
+            for row in filtered.kept
+        ],
+        schema=INSTRUCTION_SCHEMA,
+    )
+    rejects = pl.DataFrame(
+        [{**{name: row.get(name) for name in INSTRUCTION_REJECT_SCHEMA}, "instruction_source": label}
+         for row in filtered.dropped],
+        schema=INSTRUCTION_REJECT_SCHEMA,
+    )
+    counts = {
+        "generation_calls": len(calls),
+        "failed_calls": len(run.failures),
+        "candidates": len(candidates),
+        **filtered.counts,
+    }
+    return PartitionRows(rows=rows, rejects=rejects, failures=failure_rows("instructions", label, run.failures),
+                         counts=counts, teacher_stats=run.stats)
+
+
+def answer_instructions(label: str, instructions: pl.DataFrame, teacher: Teacher) -> PartitionRows:
+    """The teacher's response to every instruction; failed calls stay as rows with their error."""
+    system_prompt = teacher.config.system_prompt
+    run: TeacherRunResult = teacher.run(
+        [
+            ChatRequest(
+                row_id=row["instruction_id"],
+                messages=build_response_messages(row["instruction"], row["input"], system_prompt),
+                template_version=RESPONSE_TEMPLATE_VERSION,
+            )
+            for row in instructions.select("instruction_id", "instruction", "input").iter_rows(named=True)
+        ]
+    )
+    answers = run.by_row_id()
+    records = []
+    for row in instructions.select("instruction_id", "instruction", "input").iter_rows(named=True):
+        answer = answers[row["instruction_id"]]
+        if isinstance(answer, ChatFailure):
+            records.append({**row, "instruction_source": label, "response": None, "finish_reason": "error",
+                            "truncated": False, "teacher_model": teacher.config.model, "cache_key": answer.cache_key,
+                            "prompt_tokens": 0, "completion_tokens": 0,
+                            "error": f"{answer.error_class}: {answer.message}"})
+        else:
+            records.append({**row, "instruction_source": label, "response": answer.text,
+                            "finish_reason": answer.finish_reason, "truncated": answer.truncated,
+                            "teacher_model": answer.model, "cache_key": answer.cache_key,
+                            "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+                            "error": None})
+    rows = pl.DataFrame(records, schema=RESPONSE_SCHEMA)
+    counts = {
+        "instructions": instructions.height,
+        "answered": rows.filter(pl.col("response").is_not_null()).height,
+        "failed": len(run.failures),
+        "truncated": rows["truncated"].sum(),
+    }
+    return PartitionRows(rows=rows, failures=failure_rows("responses", label, run.failures), counts=counts,
+                         teacher_stats=run.stats)

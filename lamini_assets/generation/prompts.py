@@ -1,0 +1,190 @@
+"""LaMini's generation prompts, planned as plain data the teacher client can send.
+
+Sampling is by hashing, not by list position: call `i` of a partition ranks every candidate (seed
+row, template family, topic) by a 64-bit hash of (seed, label, i, candidate) and takes the lowest.
+So a plan is a pure function of (seed, rows, K), and
+- planning K+1 calls repeats the first K calls exactly (their teacher answers stay cached);
+- adding seed rows changes only the calls where a new row ranks among the lowest
+  (about examples_per_prompt x new / total of them); removing rows changes only the calls that
+  showed one. Input order of the rows never matters. Topics behave the same way.
+P3/FLAN calls first pick one template family (lowest hash among families), then examples from that
+family only. A family with fewer rows than `examples_per_prompt` is still picked, and its calls
+show all the rows it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lamini_assets.generation.config import GENERATED_LABEL_POOLS, GenerationConfig
+from lamini_assets.schema import make_instruction_id
+
+TEMPLATE_VERSION = "lamini-generation@1"
+RESPONSE_TEMPLATE_VERSION = "lamini-response@1"
+
+# Pools whose examples must come from a single template family.
+_FAMILY_POOLS = frozenset({"p3", "flan"})
+
+_INSTRUCTIONS_TAIL = (
+    "You do not need to provide a response to the generated examples.\n"
+    "Each example must include an instruction.\n"
+    "Each generated instruction can be either an imperative sentence or a question.\n"
+    'Each example must start with the label "<example>" and end with the label "</example>".'
+)
+
+
+@dataclass(frozen=True)
+class GenerationCall:
+    """One teacher call of a generated partition."""
+
+    call_id: str  # stable hash of (label, call index, example ids, topics, template version)
+    source_label: str  # the generated instruction_source label
+    messages: tuple[dict[str, str], ...]
+    template_version: str
+    params: dict[str, Any]  # sampling parameters, including this call's `seed`
+    example_ids: tuple[str, ...]  # instruction_id of each seed shown, in prompt order
+    topics: tuple[str, ...]  # topics named in the prompt; empty without topics
+
+
+def render_example(instruction: str, input_text: str = "") -> str:
+    """A seed as LaMini shows it: `instruction:input`, or the instruction alone without input."""
+    instruction = instruction.strip()
+    input_text = input_text.strip()
+    if not input_text:
+        return instruction
+    separator = "" if instruction.endswith(":") else ":"
+    return f"{instruction}{separator}{input_text}"
+
+
+def build_generation_prompt(examples: Sequence[str], num_instructions: int, topics: Sequence[str] = ()) -> str:
+    """The example-guided prompt; with topics, the topic-guided one."""
+    shown = "\n".join(f"<example>{example}</example>" for example in examples)
+    topic_clause = f' with the topics "{", ".join(topics)}"' if topics else ""
+    ask = f"Generate {num_instructions} diverse examples that are similar to the provided examples{topic_clause}."
+    return f"{shown}\n{ask}\n{_INSTRUCTIONS_TAIL}"
+
+
+def build_response_messages(
+    instruction: str, input_text: str, system_prompt: str
+) -> tuple[dict[str, str], ...]:
+    """LaMini's response request: a system message asking for concise answers, then the task
+    (instruction, a blank line and the input when there is one). Version: RESPONSE_TEMPLATE_VERSION."""
+    user = f"{instruction}\n\n{input_text}" if input_text.strip() else instruction
+    return ({"role": "system", "content": system_prompt}, {"role": "user", "content": user})
+
+
+def _hash64(*parts: object) -> int:
+    key = "\x1f".join(str(part) for part in parts).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+
+
+def _splitmix64(values: np.ndarray) -> np.ndarray:
+    values = values + np.uint64(0x9E3779B97F4A7C15)
+    values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
+
+
+class _HashRanking:
+    """Candidates ranked per call by a hash of (call key, candidate key): bottom-k sampling that
+    does not depend on the candidates' order, and barely moves when candidates are added."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+        self._hashes = np.fromiter((_hash64(key) for key in self.keys), dtype=np.uint64, count=len(self.keys))
+
+    def lowest(self, call_key: int, count: int) -> list[int]:
+        """Indices of the `count` lowest-ranked candidates for this call, lowest first."""
+        scores = _splitmix64(self._hashes ^ np.uint64(call_key))
+        count = min(count, len(scores))
+        chosen = np.argpartition(scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
+        return sorted(chosen.tolist(), key=lambda index: int(scores[index]))
+
+
+@dataclass(frozen=True)
+class _Seed:
+    instruction_id: str
+    rendered: str
+    template: str
+
+
+def _seeds(rows: Sequence[Mapping[str, Any]], pool: str) -> list[_Seed]:
+    """Usable seed rows, one per instruction_id (the first wins), sorted by id."""
+    by_id: dict[str, _Seed] = {}
+    for position, row in enumerate(rows):
+        instruction = str(row.get("instruction") or "").strip()
+        if not instruction:
+            raise ValueError(f"seed row {position} of pool {pool!r}: field instruction is empty")
+        input_text = str(row.get("input") or "")
+        row_id = str(row.get("instruction_id") or make_instruction_id(instruction, input_text))
+        by_id.setdefault(row_id, _Seed(row_id, render_example(instruction, input_text), str(row.get("template") or "")))
+    return [by_id[key] for key in sorted(by_id)]
+
+
+def plan_generation_calls(
+    source_label: str,
+    seed_rows: Sequence[Mapping[str, Any]],
+    num_calls: int,
+    config: GenerationConfig,
+    topics: Sequence[str] = (),
+) -> list[GenerationCall]:
+    """The first `num_calls` teacher calls of one generated partition.
+
+    `seed_rows` are the rows of the label's seed pool (dicts with instruction, input, template and
+    preferably instruction_id). `topics` are required for `self_instruct_with_topic` only.
+    """
+    if source_label not in GENERATED_LABEL_POOLS:
+        raise ValueError(f"unknown generated label {source_label!r}; expected one of {sorted(GENERATED_LABEL_POOLS)}")
+    pool = GENERATED_LABEL_POOLS[source_label]
+    seeds = _seeds(seed_rows, pool)
+    if num_calls > 0 and not seeds:
+        raise ValueError(f"{source_label}: the {pool!r} seed pool is empty")
+    with_topics = source_label == "self_instruct_with_topic"
+    topic_titles = sorted({title.strip() for title in topics if title.strip()}) if with_topics else []
+    if with_topics and num_calls > 0 and not topic_titles:
+        raise ValueError(f"{source_label}: needs topics, none given")
+
+    families: dict[str, list[_Seed]] = {}
+    for seed in seeds:
+        families.setdefault(seed.template if pool in _FAMILY_POOLS else "", []).append(seed)
+    family_names = sorted(families)
+    family_ranking = _HashRanking(family_names)
+    seed_rankings = {name: _HashRanking([s.instruction_id for s in members]) for name, members in families.items()}
+    topic_ranking = _HashRanking(topic_titles)
+    num_instructions = config.instructions_per_call[pool]
+
+    calls: list[GenerationCall] = []
+    for index in range(num_calls):
+        call_key = _hash64(config.seed, source_label, index)
+        family = family_names[family_ranking.lowest(_hash64(call_key, "family"), 1)[0]]
+        members = families[family]
+        ranked = seed_rankings[family].lowest(_hash64(call_key, "examples"), config.examples_per_prompt)
+        shown = [members[i] for i in ranked]
+        chosen_topics = tuple(
+            topic_titles[i] for i in topic_ranking.lowest(_hash64(call_key, "topics"), config.topics_per_prompt)
+        ) if with_topics else ()
+        example_ids = tuple(seed.instruction_id for seed in shown)
+        prompt = build_generation_prompt([seed.rendered for seed in shown], num_instructions, chosen_topics)
+        params = {**config.sampling.model_dump(), "seed": call_key % 2**31}
+        call_id = hashlib.blake2b(
+            "\x1f".join([source_label, str(index), ",".join(example_ids), ",".join(chosen_topics), TEMPLATE_VERSION])
+            .encode("utf-8"),
+            digest_size=8,
+        ).hexdigest()
+        calls.append(
+            GenerationCall(
+                call_id=call_id,
+                source_label=source_label,
+                messages=({"role": "user", "content": prompt},),
+                template_version=TEMPLATE_VERSION,
+                params=params,
+                example_ids=example_ids,
+                topics=chosen_topics,
+            )
+        )
+    return calls
