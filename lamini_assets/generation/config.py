@@ -24,10 +24,6 @@ SELF_INSTRUCT_BLACKLIST: tuple[str, ...] = (
     "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
 )
 
-DEFAULT_RESPONSE_SYSTEM_PROMPT = (
-    "You are a helpful assistant. Answer the user's instruction correctly and as concisely as possible."
-)
-
 
 class GenerationSampling(BaseModel):
     """Sampling of the generation calls (each call also gets its own `seed`)."""
@@ -76,7 +72,6 @@ class GenerationConfig(BaseModel):
     topics_per_prompt: int = Field(3, ge=1)  # Wikipedia topics in a topic-guided prompt
     seed: int = 0  # of every random choice in planning
     sampling: GenerationSampling = Field(default_factory=GenerationSampling)
-    response_system_prompt: str = DEFAULT_RESPONSE_SYSTEM_PROMPT
     topics: TopicSourceConfig = Field(default_factory=TopicSourceConfig)
     filters: InstructionFilterConfig = Field(default_factory=InstructionFilterConfig)
 

@@ -2,9 +2,21 @@
 
 from lamini_assets.teacher.cache import CachedAnswer, ResponseCache
 from lamini_assets.teacher.client import OFFLINE_DESCRIPTION, Teacher
-from lamini_assets.teacher.config import LAMINI_SYSTEM_PROMPT, OFFLINE_MODEL, ModelPrice, SamplingParams, TeacherConfig
+from lamini_assets.teacher.config import (
+    LAMINI_SYSTEM_PROMPT,
+    OFFLINE_MODEL,
+    ModelPrice,
+    SamplingParams,
+    TeacherConfig,
+)
 from lamini_assets.teacher.errors import CacheMissError, TeacherAuthError, TeacherError
-from lamini_assets.teacher.records import ChatFailure, ChatRequest, ChatResult, TeacherRunResult, TeacherStats
+from lamini_assets.teacher.records import (
+    ChatFailure,
+    ChatRequest,
+    ChatResult,
+    TeacherRunResult,
+    TeacherStats,
+)
 
 __all__ = [
     "CacheMissError",

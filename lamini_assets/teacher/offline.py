@@ -95,7 +95,7 @@ def _phrases(text: str) -> list[str]:
     found: dict[str, None] = {}
     for clause in re.split(r"[^A-Za-z\s-]", text):
         words = clause.split()
-        for first, second in zip(words, words[1:]):
+        for first, second in zip(words, words[1:], strict=False):
             pair = f"{first} {second}".lower()
             if len(first) > 3 and len(second) > 3 and not {first.lower(), second.lower()} & _STOPWORDS \
                     and _is_clean(pair):

@@ -7,32 +7,13 @@ import duckdb
 import pytest
 
 from lamini_assets.defs import build_definitions
-from lamini_assets.demo import QUIET_RUN_CONFIG
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.dagster_runs import SHARED_DATA, materialization_metadata, materialize
 
 
-def write_config(tmp_path: Path, sources: str) -> Path:
-    path = tmp_path / "pipeline.yaml"
-    path.write_text(f"sources:\n{sources}", encoding="utf-8")
-    return path
-
-
-def materialize(defs: dg.Definitions, selection: list[str], partition_key: str | None = None, **kwargs):
-    return dg.materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=selection,
-        partition_key=partition_key,
-        resources=defs.resources,
-        run_config=QUIET_RUN_CONFIG,
-        **kwargs,
-    )
-
-
-def test_real_seed_pools_load_dedup_and_stats(tmp_path: Path, state_dir: Path) -> None:
+def test_real_seed_pools_load_dedup_and_stats(write_config, state_dir: Path) -> None:
     config = write_config(
-        tmp_path,
-        f"""  - {{name: self_instruct, format: self_instruct_jsonl, path: {SHARED_DATA / 'self_instruct_seed_tasks.jsonl'}}}
+        f"""sources:
+  - {{name: self_instruct, format: self_instruct_jsonl, path: {SHARED_DATA / 'self_instruct_seed_tasks.jsonl'}}}
   - {{name: p3, format: p3_templates, path: {SHARED_DATA / 'p3_t0_sample'}, max_rows_per_template: 5}}
 """,
     )
@@ -60,26 +41,23 @@ def test_real_seed_pools_load_dedup_and_stats(tmp_path: Path, state_dir: Path) -
     assert stats["p3"][0] == templates * 5 and templates == 142
 
 
-def test_bad_rows_quarantined_and_counted(tmp_path: Path, state_dir: Path) -> None:
+def test_bad_rows_quarantined_and_counted(tmp_path: Path, write_config, state_dir: Path) -> None:
     alpaca = tmp_path / "alpaca.json"
     alpaca.write_text('[{"instruction": "Name a colour.", "input": "", "output": "Red"}, {"input": "", "output": "x"}]')
-    config = write_config(
-        tmp_path, f"  - {{name: a, format: alpaca_json, path: {alpaca}, on_bad_rows: quarantine}}\n"
-    )
+    config = write_config(f"sources:\n  - {{name: a, format: alpaca_json, path: {alpaca}, on_bad_rows: quarantine}}\n")
     defs = build_definitions(config)
     result = materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca")
-    events = {event.asset_key.to_user_string(): event.materialization.metadata for event in result.get_asset_materialization_events()}
-    assert events["seed_instructions"]["dagster/row_count"].value == 1
-    assert events["seed_instructions"]["quarantined"].value == 1
+    metadata = materialization_metadata(result, "seed_instructions")
+    assert metadata["dagster/row_count"] == 1 and metadata["quarantined"] == 1
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
         file, field = conn.execute("select file, field from seed_quarantine").fetchone()
     assert file.endswith("alpaca.json") and field == "instruction"
 
 
-def test_bad_rows_error_names_file_line_and_field(tmp_path: Path, state_dir: Path) -> None:
+def test_bad_rows_error_names_file_line_and_field(tmp_path: Path, write_config, state_dir: Path) -> None:
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text('{"id": "t1", "instruction": "Say hi.", "instances": [{"input": "", "output": "hi"}]}\n{not json\n')
-    defs = build_definitions(write_config(tmp_path, f"  - {{name: s, format: self_instruct_jsonl, path: {seeds}}}\n"))
+    defs = build_definitions(write_config(f"sources:\n  - {{name: s, format: self_instruct_jsonl, path: {seeds}}}\n"))
     result = materialize(defs, ["seed_instructions", "seed_quarantine"], "self_instruct", raise_on_error=False)
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)

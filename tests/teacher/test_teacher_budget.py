@@ -89,6 +89,22 @@ def test_requests_per_minute_budget_paces_without_429(
     assert elapsed >= 24 / 10  # the budget, not the server, set the pace: one call, then 10 a second
 
 
+def test_tokens_per_minute_budget_paces_calls(
+    loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
+) -> None:
+    requests = [ChatRequest(f"r{i}", ({"role": "user", "content": f"tokens {i}"},), "test@1", {"max_tokens": 50})
+                for i in range(6)]
+    started = time.monotonic()
+    Teacher(loopback_config(max_in_flight=6, tokens_per_minute=6000)).run(requests)
+    paced = time.monotonic() - started
+    # ~56 tokens reserved a call against ~98 a second, starting from an empty bucket.
+    assert paced >= 0.5
+    loopback.app.reset_counters()
+    started = time.monotonic()
+    Teacher(loopback_config(max_in_flight=6, cache_mode="refresh")).run(requests)
+    assert time.monotonic() - started < paced / 2
+
+
 def test_client_adopts_limits_from_ratelimit_headers(
     loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
 ) -> None:

@@ -97,15 +97,3 @@ def test_duplicate_requests_are_called_once(
     assert [r.row_id for r in result.results] == ["x1", "x2", "y"]
     assert result.stats.requests == 3 and result.stats.unique_keys == 2 and result.stats.misses == 2
     assert result.results[0].text == result.results[1].text
-
-
-def test_two_clients_share_one_cache_dir(
-    loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
-) -> None:
-    # Two clients (as two Dagster partitions would be) write to one directory without losing entries.
-    Teacher(loopback_config()).run([ask(f"p{i}", f"partition one {i}") for i in range(10)])
-    Teacher(loopback_config()).run([ask(f"q{i}", f"partition two {i}") for i in range(10)])
-    both = Teacher(loopback_config(cache_mode="cache_only")).run(
-        [ask(f"p{i}", f"partition one {i}") for i in range(10)] + [ask(f"q{i}", f"partition two {i}") for i in range(10)]
-    )
-    assert both.stats.cache_hits == 20

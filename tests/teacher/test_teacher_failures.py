@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -42,8 +43,26 @@ def test_429_retry_after_is_honoured_then_succeeds(
     assert result.stats.rate_limited == 1 and result.stats.retries == 1
 
 
+def test_429_cools_down_the_whole_client(
+    loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
+) -> None:
+    loopback.settings.latency_seconds = 0.05
+    loopback.settings.faults = [Fault("[429]", "status", status=429, times=1, retry_after="1")]
+    requests = [ask("a", "first [429]")] + [ask(f"b{i}", f"other {i}") for i in range(10)]
+    result = Teacher(loopback_config(max_in_flight=2)).run(requests)
+    assert result.failures == []
+    rate_limited_at = loopback.app.arrivals["first [429]"][0]
+    # Without a client-wide pause the second slot would keep sending one call every 50 ms.
+    during_pause = [t for times in loopback.app.arrivals.values() for t in times
+                    if rate_limited_at + 0.2 < t < rate_limited_at + 0.95]
+    assert during_pause == []
+
+
 def test_5xx_is_retried_then_succeeds(loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]) -> None:
-    loopback.settings.faults = [Fault("[500]", "status", status=500, times=2), Fault("[503]", "status", status=503, times=1)]
+    loopback.settings.faults = [
+        Fault("[500]", "status", status=500, times=2),
+        Fault("[503]", "status", status=503, times=1),
+    ]
     result = Teacher(loopback_config(max_attempts=3)).run([ask("a", "flaky [500]"), ask("b", "flaky [503]")])
     assert result.failures == []
     assert loopback.app.requests_by_prompt["flaky [500]"] == 3
@@ -131,3 +150,15 @@ def test_unretryable_client_error_is_recorded_after_one_attempt(
     loopback.settings.faults = [Fault("[400]", "status", status=400)]
     result = Teacher(loopback_config(max_attempts=4)).run([ask("r", "bad request [400]")])
     assert result.failures[0].attempts == 1 and result.failures[0].error_class == "BadRequestError"
+
+
+def test_connection_errors_are_retried_then_recorded(
+    loopback_config: Callable[..., TeacherConfig],
+) -> None:
+    with socket.socket() as probe:  # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    config = loopback_config(base_url=f"http://127.0.0.1:{closed_port}/v1", max_attempts=3)
+    result = Teacher(config).run([ask("r", "anyone there?")])
+    assert result.results == []
+    assert result.failures[0].error_class == "APIConnectionError" and result.failures[0].attempts == 3

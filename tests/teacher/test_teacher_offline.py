@@ -21,7 +21,11 @@ SEEDS = [
     "Give three tips for a successful job interview.",
     "Classify the sentiment of this review: The service was slow but the food was great.",
 ]
-TOPIC_SETS = ["Design bureaus, Conidae, Infantry", "Baroque composers, Glaciers, Tax law", "Rivers of Peru, Typography, Beekeeping"]
+TOPIC_SETS = [
+    "Design bureaus, Conidae, Infantry",
+    "Baroque composers, Glaciers, Tax law",
+    "Rivers of Peru, Typography, Beekeeping",
+]
 
 
 def generation_prompt(examples: list[str], count: int, topics: str | None) -> str:
@@ -58,7 +62,7 @@ def word_jaccard(a: str, b: str) -> float:
 def test_generation_answers_parse_into_the_requested_count(tmp_path: Path) -> None:
     result = Teacher(TeacherConfig(cache_dir=tmp_path)).run(requests())
     assert result.failures == []
-    for answer, (_, count, topics) in zip(result.results, prompts()):
+    for answer, (_, count, topics) in zip(result.results, prompts(), strict=True):
         instructions = re.findall(r"<example>(.*?)</example>", answer.text, re.DOTALL)
         assert len(instructions) == count
         for text in instructions:
