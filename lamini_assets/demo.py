@@ -7,15 +7,15 @@ partitioned stage runs once per partition, as a backfill from the UI would.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from collections.abc import Sequence
 
 import dagster as dg
 import duckdb
 import polars as pl
 
-from lamini_assets.config import config_path_from_env, load_config
+from lamini_assets.config import PipelineConfig, config_path_from_env, load_config
 from lamini_assets.defs import build_definitions
+from lamini_assets.teacher import OFFLINE_DESCRIPTION
 
 
 # Step-level DEBUG lines go to the run's log in the UI, not to the terminal.
@@ -67,22 +67,41 @@ def run_demo() -> int:
             if not result.success:
                 print(f"run {result.run_id} failed; see `make ui` for its logs", file=sys.stderr)
                 return 1
-    print_summary(config.duckdb_path, config.artifacts_dir, instance)
+    print_summary(config, instance)
     return 0
 
 
-def print_summary(duckdb_path: Path, artifacts_dir: Path, instance: dg.DagsterInstance) -> None:
-    with duckdb.connect(str(duckdb_path), read_only=True) as conn:
+def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as conn:
         stats = conn.execute("select * from main.seed_stats").pl()
         quarantined = conn.execute("select count(*) from main.seed_quarantine").fetchone()[0]
-    print("\nSeed pools (seed_stats):")
-    with pl.Config(tbl_width_chars=140, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        by_source = conn.execute(
+            """
+            select instructions.instruction_source,
+                   count(*) as instructions,
+                   count(dataset.instruction_id) as in_lamini_dataset
+            from main.instructions
+            left join main.lamini_dataset as dataset using (instruction_id, instruction_source)
+            group by all order by 1
+            """
+        ).pl()
+        rejected = conn.execute("select count(*) from main.instruction_rejects").fetchone()[0]
+        failures = conn.execute("select count(*) from main.teacher_failures").fetchone()[0]
+    table_format = pl.Config(tbl_width_chars=140, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True)
+    with table_format:
+        print("\nSeed pools (seed_stats):")
         print(stats)
+        print("\nInstructions and the LaMini dataset, by instruction_source:")
+        print(by_source)
     total = stats.filter(stats["seed_source"] == "all").row(0, named=True)
     print(f"\n{total['rows']} seed rows loaded, {total['duplicates_removed']} exact duplicates removed, "
-          f"{quarantined} rows quarantined.")
-    print(f"DuckDB file:   {duckdb_path}")
-    print(f"Reports:       {artifacts_dir}")
+          f"{quarantined} rows quarantined; {rejected} generated candidates filtered out "
+          f"(instruction_rejects); {failures} teacher calls failed (teacher_failures).")
+    teacher = config.teacher
+    print(f"Teacher:       {OFFLINE_DESCRIPTION}" if teacher.is_offline
+          else f"Teacher:       {teacher.model} at {teacher.base_url or 'api.openai.com'}")
+    print(f"DuckDB file:   {config.duckdb_path}")
+    print(f"Exports:       {config.artifacts_dir / 'lamini_dataset'}  (parquet, HF datasets folder, Alpaca JSON)")
     print(f"Dagster home:  {instance.root_directory}  (`make ui` shows these runs)")
 
 

@@ -305,7 +305,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         buckets: dict[int, list[int]] = {}
         kept: list[int] = []
         results: list[tuple[bool, str | None]] = []
-        for row, row_id in enumerate(ids):
+        for row in range(len(ids)):
             if nearest[row] >= 0:
                 results.append((False, self._ids[nearest[row]]))
                 continue

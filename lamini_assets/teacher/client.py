@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from lamini_assets.teacher.backends import Backend, OfflineBackend, OpenAIBackend
+from lamini_assets.teacher.backends import OPENAI_DEFAULT_BASE_URL, Backend, OfflineBackend, OpenAIBackend
 from lamini_assets.teacher.cache import (
     CachedAnswer,
     CacheWriter,
@@ -200,7 +200,7 @@ class Teacher:
             "template_versions": ", ".join(sorted(self._template_versions)),
         }
         if not self.config.is_offline:
-            info["base_url"] = self.config.base_url or "https://api.openai.com/v1"
+            info["base_url"] = self.config.base_url or OPENAI_DEFAULT_BASE_URL
             info["api_key_env"] = self.config.api_key_env
         return info
 

@@ -18,7 +18,9 @@ class ChatRequest:
     row_id: str  # the caller's id: an instruction_id, a generation call id
     messages: tuple[dict[str, str], ...]  # full chat messages, system message included by the caller
     template_version: str  # e.g. "lamini-example-guided@1"; part of the cache key
-    params: Mapping[str, Any] = field(default_factory=dict)  # per-request sampling overrides; part of the key
+    # Per-request overrides of the config's sampling (temperature, max_tokens, seed, ...); None drops a
+    # default so the server's own applies. Part of the key.
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.row_id:

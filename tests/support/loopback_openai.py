@@ -23,6 +23,7 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ class Fault:
     times: int | None = None  # only the first `times` requests of each matching prompt; None = all
     retry_after: str | None = None  # the Retry-After header, verbatim (seconds or an HTTP date)
     retry_after_ms: int | None = None
+    retry_after_date_in: float | None = None  # send Retry-After as an HTTP date this many seconds ahead
     hang_seconds: float = 30.0
     echo_auth: bool = False  # put the Authorization header in the error message (a careless proxy)
 
@@ -189,6 +191,8 @@ class LoopbackApp:
                 headers["Retry-After"] = fault.retry_after
             if fault.retry_after_ms is not None:
                 headers["retry-after-ms"] = str(fault.retry_after_ms)
+            if fault.retry_after_date_in is not None:
+                headers["Retry-After"] = formatdate(time.time() + fault.retry_after_date_in, usegmt=True)
             message = f"loopback fault {fault.status}"
             if fault.echo_auth:
                 message += f" for Authorization: {request.headers.get('Authorization', '')}"

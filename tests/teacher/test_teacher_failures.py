@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
-from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -27,9 +25,9 @@ def test_429_retry_after_is_honoured_then_succeeds(
     if header == "seconds":
         fault.retry_after = "1"
     elif header == "http-date":
-        # HTTP dates have whole-second resolution: ask for 2 s so at least ~1 s remains.
-        fault.retry_after = formatdate(time.time() + 2, usegmt=True)
-        wait = 1.0
+        # HTTP dates have whole-second resolution: 2 s ahead leaves between 1 and 2 s to wait.
+        fault.retry_after_date_in = 2.0
+        wait = 0.95
     else:
         fault.retry_after_ms = 600
     loopback.settings.faults = [fault]
