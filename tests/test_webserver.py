@@ -29,8 +29,8 @@ def test_webserver_serves_graph_groups_partitions_and_checks(state_dir: Path) ->
     assert sorted(seeds["partitionKeys"]) == ["alpaca", "flan", "p3", "self_instruct"]
     assert "duckdb" in seeds["kinds"] and seeds["description"]
     assert {check["name"] for check in seeds["assetChecksOrError"]["checks"]} >= {
-        "seed_partition_has_rows",
-        "seed_instructions_not_empty",
+        "partition_has_rows",
+        "instructions_valid",
     }
     assert by_key["seed_stats"]["groupName"] == "seeds" and not by_key["seed_stats"]["isPartitioned"]
 

@@ -23,6 +23,11 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             teacher.responses,
             teacher.lamini_dataset,
         ],
-        asset_checks=dg.load_asset_checks_from_modules([seeds, generation, teacher]),
+        asset_checks=[
+            *seeds.seed_instruction_checks,
+            seeds.seed_dedup_ids_unique,
+            *generation.instruction_checks,
+            *teacher.response_checks,
+        ],
         resources=build_resources(config, str(path.resolve())),
     )

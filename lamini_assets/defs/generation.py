@@ -5,13 +5,13 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from lamini_assets.defs.checks import instruction_table_checks
 from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation import select_topics
 from lamini_assets.generation.partitions import generated_instructions, original_instructions
 from lamini_assets.schema import LABEL_SEED_POOL, ORIGINAL_LABELS
-from lamini_assets.validation import count_rows_problems
 from lamini_assets.warehouse import read_table, replace_partition, replace_table
 
 MAX_PROBLEMS_SHOWN = 20
@@ -98,20 +98,4 @@ def instructions(
     yield dg.MaterializeResult(asset_key="instruction_rejects", metadata=table_metadata(partition.rejects, "instruction_rejects"))
 
 
-def _instruction_problems(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dict[str, int]:
-    with duckdb.get_connection() as conn:
-        return count_rows_problems(conn, "instructions", "instruction_source", context.partition_key)
-
-
-@dg.asset_check(asset="instructions", partitions_def=instruction_source_partitions,
-                description="The partition has at least one row.")
-def instructions_partition_has_rows(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    problems = _instruction_problems(context, duckdb)
-    return dg.AssetCheckResult(passed=problems["rows"] > 0, metadata=problems)
-
-
-@dg.asset_check(asset="instructions", partitions_def=instruction_source_partitions,
-                description="No instruction is empty, and instruction_id is unique within the partition.")
-def instructions_not_empty_and_unique(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    problems = _instruction_problems(context, duckdb)
-    return dg.AssetCheckResult(passed=problems["empty_instructions"] == 0 and problems["repeated_ids"] == 0, metadata=problems)
+instruction_checks = instruction_table_checks("instructions", "instruction_source", instruction_source_partitions, unique_ids=True)

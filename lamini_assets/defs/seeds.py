@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from lamini_assets.defs.checks import instruction_table_checks
 from lamini_assets.defs.metadata import counts_metadata, table_metadata
 from lamini_assets.defs.partitions import seed_source_partitions
 from lamini_assets.defs.resources import PipelineConfigResource
@@ -64,21 +65,9 @@ def seed_instructions(
     )
     yield dg.MaterializeResult(asset_key="seed_quarantine", metadata=table_metadata(quarantine, "seed_quarantine"))
 
-def _seed_partition_problems(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dict[str, int]:
-    with duckdb.get_connection() as conn:
-        return count_rows_problems(conn, "seed_instructions", "seed_source", context.partition_key)
+# Within a pool, exact duplicates are expected until dedup; ids are checked unique after it.
+seed_instruction_checks = instruction_table_checks("seed_instructions", "seed_source", seed_source_partitions, unique_ids=False)
 
-@dg.asset_check(asset="seed_instructions", partitions_def=seed_source_partitions,
-                description="The partition has at least one row.")
-def seed_partition_has_rows(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    problems = _seed_partition_problems(context, duckdb)
-    return dg.AssetCheckResult(passed=problems["rows"] > 0, metadata=problems)
-
-@dg.asset_check(asset="seed_instructions", partitions_def=seed_source_partitions,
-                description="No instruction is empty or whitespace.")
-def seed_instructions_not_empty(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    problems = _seed_partition_problems(context, duckdb)
-    return dg.AssetCheckResult(passed=problems["empty_instructions"] == 0, metadata=problems)
 
 @dg.asset_check(asset="seed_instructions_dedup",
                 description="instruction_id is unique after dedup (within a pool duplicates are expected before it).")

@@ -3,12 +3,12 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from lamini_assets.defs.checks import instruction_table_checks
 from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation.dataset import build_lamini_dataset, export_lamini_dataset
 from lamini_assets.generation.partitions import answer_instructions
-from lamini_assets.validation import count_rows_problems
 from lamini_assets.warehouse import read_table, replace_partition, replace_table
 
 
@@ -71,9 +71,4 @@ def lamini_dataset(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> 
     )
 
 
-@dg.asset_check(asset="responses", partitions_def=instruction_source_partitions,
-                description="The partition has at least one row and no empty instruction.")
-def responses_partition_has_rows(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with duckdb.get_connection() as conn:
-        problems = count_rows_problems(conn, "responses", "instruction_source", context.partition_key)
-    return dg.AssetCheckResult(passed=problems["rows"] > 0 and problems["empty_instructions"] == 0, metadata=problems)
+response_checks = instruction_table_checks("responses", "instruction_source", instruction_source_partitions, unique_ids=True)

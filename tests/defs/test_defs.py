@@ -21,5 +21,5 @@ def test_definitions_load_with_groups_partitions_and_checks(state_dir) -> None:
         assert node.description
 
     check_names = {check.name for check in graph.asset_check_keys}
-    assert {"seed_partition_has_rows", "seed_instructions_not_empty", "seed_dedup_ids_unique"} <= check_names
+    assert {"partition_has_rows", "instructions_valid", "seed_dedup_ids_unique"} <= check_names
     dg.Definitions.validate_loadable(defs)
