@@ -63,7 +63,7 @@ class TeacherConfig(BaseModel):
     system_prompt: str = LAMINI_SYSTEM_PROMPT  # for callers building response requests; never injected
 
     # cache
-    cache_dir: Path = Path(".lamini/teacher_cache")
+    cache_dir: Path = Path("teacher_cache")  # relative paths resolve against the pipeline state folder (.lamini/)
     cache_mode: Literal["normal", "cache_only", "refresh"] = "normal"
     cache_flush_seconds: float = Field(0.05, ge=0.0, le=5.0)  # results wait at most this long to be written
 

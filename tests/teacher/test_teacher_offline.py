@@ -126,7 +126,7 @@ def test_describe_says_it_is_not_a_language_model(tmp_path: Path) -> None:
 
 def test_default_config_is_offline_and_bad_config_is_rejected() -> None:
     config = TeacherConfig()
-    assert config.backend == "offline" and config.cache_dir == Path(".lamini/teacher_cache")
+    assert config.backend == "offline" and config.cache_dir == Path("teacher_cache")
     with pytest.raises(ValidationError, match="max_in_flight"):
         TeacherConfig(max_in_flight=0)
     with pytest.raises(ValidationError, match="extra"):
