@@ -1,6 +1,6 @@
 """Near-duplicate filtering: MinHash LSH (lamini_assets.dedup) against Self-Instruct's ROUGE-L rule.
 
-    /tmp/lockvenv/bin/python bench/novelty_filter.py [--baseline-n 3000] [--synthetic 100000 2580000]
+    .lamini/venv/bin/python bench/novelty_filter.py [--baseline-n 3000] [--synthetic 100000 2580000]
 
 1. One stream of real instructions: the 175 Self-Instruct seeds, then the first sentence of each
    P3 prompt in ../shared/data/p3_t0_sample (files in sorted order) until --baseline-n rows. Nothing

@@ -3,13 +3,15 @@
 from collections.abc import Iterator
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import instruction_table_checks
 from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
-from lamini_assets.generation import select_topics
+from lamini_assets.generation import TopicSelection, select_topics
+from lamini_assets.generation.topics import TOPIC_SCHEMA
 from lamini_assets.generation.partitions import generated_instructions, original_instructions
 from lamini_assets.schema import LABEL_SEED_POOL, ORIGINAL_LABELS
 from lamini_assets.warehouse import read_table, replace_partition, replace_table
@@ -25,17 +27,23 @@ MAX_PROBLEMS_SHOWN = 20
         "than 10 subcategories and more than 50 pages, streamed from the `category` table dump (or a TSV)."
     ),
 )
-def wikipedia_topics(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def wikipedia_topics(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
     config = pipeline.load()
     source = config.generation.topics
-    selection = select_topics(config.resolve(source.path), source.format, source.filter, source.lenient)
+    if source.path is None:
+        context.log.warning("generation.topics.path is not set: no topics, so self_instruct_with_topic cannot generate")
+        selection = TopicSelection(topics=pl.DataFrame(schema=TOPIC_SCHEMA), counts={"total": 0, "kept": 0})
+    else:
+        selection = select_topics(config.resolve(source.path), source.format, source.filter, source.lenient)
     with duckdb.get_connection() as conn:
         replace_table(conn, "wikipedia_topics", selection.topics)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(selection.topics, "wikipedia_topics"),
             **counts_metadata(selection.counts),
-            "source": str(config.resolve(source.path)),
+            "source": str(config.resolve(source.path)) if source.path else "none configured",
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in selection.problems[:MAX_PROBLEMS_SHOWN]) or "none"),
         }
     )

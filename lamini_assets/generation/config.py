@@ -36,11 +36,12 @@ class GenerationSampling(BaseModel):
 
 
 class TopicSourceConfig(BaseModel):
-    """Where the Wikipedia categories come from (relative paths resolve against the project root)."""
+    """Where the Wikipedia categories come from (a relative path is resolved by the caller; the
+    pipeline config resolves it against the config file's folder)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str = "data/sample/wikipedia/category_sample.sql.gz"
+    path: str | None = None
     format: Literal["sql_dump", "tsv"] = "sql_dump"
     lenient: bool = False  # count unreadable rows as dropped_unparseable instead of failing
     filter: TopicFilterConfig = Field(default_factory=TopicFilterConfig)

@@ -95,8 +95,7 @@ class _HashRanking:
     does not depend on the candidates' order, and barely moves when candidates are added."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        self.keys = list(keys)
-        self._hashes = np.fromiter((_hash64(key) for key in self.keys), dtype=np.uint64, count=len(self.keys))
+        self._hashes = np.fromiter((_hash64(key) for key in keys), dtype=np.uint64, count=len(keys))
 
     def lowest(self, call_key: int, count: int) -> list[int]:
         """Indices of the `count` lowest-ranked candidates for this call, lowest first."""
@@ -114,7 +113,8 @@ class _Seed:
 
 
 def _seeds(rows: Sequence[Mapping[str, Any]], pool: str) -> list[_Seed]:
-    """Usable seed rows, one per instruction_id (the first wins), sorted by id."""
+    """Usable seed rows, one per instruction_id, sorted by id. Of rows sharing an id (the same text
+    under two templates), the one with the first template in sort order stays: order-independent."""
     by_id: dict[str, _Seed] = {}
     for position, row in enumerate(rows):
         instruction = str(row.get("instruction") or "").strip()
@@ -122,7 +122,9 @@ def _seeds(rows: Sequence[Mapping[str, Any]], pool: str) -> list[_Seed]:
             raise ValueError(f"seed row {position} of pool {pool!r}: field instruction is empty")
         input_text = str(row.get("input") or "")
         row_id = str(row.get("instruction_id") or make_instruction_id(instruction, input_text))
-        by_id.setdefault(row_id, _Seed(row_id, render_example(instruction, input_text), str(row.get("template") or "")))
+        seed = _Seed(row_id, render_example(instruction, input_text), str(row.get("template") or ""))
+        if row_id not in by_id or seed.template < by_id[row_id].template:
+            by_id[row_id] = seed
     return [by_id[key] for key in sorted(by_id)]
 
 

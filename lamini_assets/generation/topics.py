@@ -185,7 +185,8 @@ def select_topics(
 
     A line that cannot be read raises `TopicParseError` (file, line, what was wrong), unless
     `lenient`, when each unreadable row counts as `dropped_unparseable` and its error is kept in
-    `problems` (a malformed tuple in an INSERT line resumes at the next `),(`).
+    `problems` (a malformed tuple in an INSERT line resumes at the next `),(`). A file with no
+    category row at all raises ValueError: it is the wrong file or format.
     """
     path = Path(path)
     config = config or TopicFilterConfig()
@@ -212,5 +213,8 @@ def select_topics(
         titles.append(row.title.replace("_", " "))
         pages.append(row.pages)
         subcats.append(row.subcats)
+    if counts["total"] == 0:
+        expected = "an INSERT INTO `category` line" if fmt == "sql_dump" else "a title<TAB>pages<TAB>subcats line"
+        raise ValueError(f"{path}: no category rows: found no {expected} (wrong file or format?)")
     topics = pl.DataFrame({"title": titles, "pages": pages, "subcats": subcats}, schema=TOPIC_SCHEMA)
     return TopicSelection(topics=topics, counts=counts, problems=problems)

@@ -117,6 +117,13 @@ def test_lenient_counts_unparseable_rows_and_keeps_the_rest(tmp_path: Path) -> N
     assert len(selection.problems) == 2 and all(str(dump) in problem for problem in selection.problems)
 
 
+def test_file_without_category_rows_is_refused(tmp_path: Path, sample_dir: Path) -> None:
+    with pytest.raises(ValueError, match=r"category_sample\.tsv: no category rows.*INSERT INTO `category`"):
+        select_topics(sample_dir / "category_sample.tsv", "sql_dump")
+    with pytest.raises(ValueError, match="no category rows"):
+        select_topics(write_dump(tmp_path / "empty.sql", []), "sql_dump")
+
+
 @pytest.mark.parametrize("header", [True, False])
 def test_tsv_with_or_without_header(tmp_path: Path, header: bool) -> None:
     body = "Design_bureaus\t120\t14\nJazz_music_of_Norway\t300\t20\nQuokkas\t60\t2\nInfantry\t4000\t60\n"
