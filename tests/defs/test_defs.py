@@ -23,3 +23,12 @@ def test_definitions_load_with_groups_partitions_and_checks(state_dir) -> None:
     check_names = {check.name for check in graph.asset_check_keys}
     assert {"partition_has_rows", "instructions_valid", "seed_dedup_ids_unique"} <= check_names
     dg.Definitions.validate_loadable(defs)
+
+
+def test_teacher_calling_assets_share_the_teacher_pool(state_dir) -> None:
+    graph = build_definitions().resolve_asset_graph()
+    for name in ("instructions", "responses"):
+        assert graph.get(dg.AssetKey(name)).pools == {"teacher"}
+    assert not graph.get(dg.AssetKey("seed_stats")).pools
+    for name in ("instructions", "responses", "wikipedia_topics", "lamini_dataset"):
+        assert graph.get(dg.AssetKey(name)).group_name in {"generation", "teacher"}
