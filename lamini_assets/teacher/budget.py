@@ -98,11 +98,16 @@ class RateBudget:
 
 
 class ConcurrencyGate:
-    """Calls in flight, limited AIMD-style: halve on 429, +1 after a window of `limit` successes."""
+    """Calls in flight, limited AIMD-style: halve on 429, +1 after a window of `limit` successes.
 
-    def __init__(self, maximum: int) -> None:
+    A probing gate lets one call through until `open()`: with nothing yet known of the server's
+    limits, a full opening burst could overrun them before its rate-limit headers come back.
+    """
+
+    def __init__(self, maximum: int, probe: bool = False) -> None:
         self.maximum = maximum
-        self.limit = maximum
+        self.probing = probe
+        self.limit = 1 if probe else maximum
         self.in_use = 0
         self._successes = 0
         self._last_decrease = 0.0
@@ -118,6 +123,13 @@ class ConcurrencyGate:
     def release(self) -> None:
         self.in_use -= 1
         self._wake()
+
+    def open(self) -> None:
+        """The probe call has been answered: allow up to the maximum in flight."""
+        if self.probing:
+            self.probing = False
+            self.limit = self.maximum
+            self._wake()
 
     def on_success(self) -> None:
         self._successes += 1

@@ -74,10 +74,12 @@ class CallScheduler:
         self.api_key = api_key
         self.answers: dict[str, CachedAnswer] = {}
         self.failures: dict[str, ChatFailure] = {}
-        self.gate = ConcurrencyGate(config.max_in_flight)
         self.request_budget = RateBudget(config.requests_per_minute, config.budget_burst_seconds,
                                          config.budget_headroom)
         self.token_budget = RateBudget(config.tokens_per_minute, config.budget_burst_seconds, config.budget_headroom)
+        # No budget to pace the opening burst: one call goes first, and any limits its answer carries pace the rest.
+        self.gate = ConcurrencyGate(config.max_in_flight,
+                                    probe=self.request_budget.unlimited and self.token_budget.unlimited)
         self.budget_lock = asyncio.Lock()
         self.cooldown_until = 0.0
         self.queue: asyncio.Queue[PendingCall | None] = asyncio.Queue()
@@ -158,6 +160,7 @@ class CallScheduler:
                 return
             self._on_success(call, completion, sent_at)
         finally:
+            self.gate.open()  # after _on_success/_on_error have adopted any rate-limit headers
             self.gate.release()
 
     def _adapt(self, headers: Mapping[str, str]) -> None:

@@ -117,6 +117,19 @@ def test_client_adopts_limits_from_ratelimit_headers(
     assert loopback.app.status_counts[429] <= 2
 
 
+def test_without_a_budget_one_probe_call_goes_first_and_its_headers_pace_the_rest(
+    loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
+) -> None:
+    loopback.settings.rpm_limit = 600  # a server bucket of 10: an opening burst of 24 would get 14 429s
+    loopback.settings.ratelimit_headers = True
+    loopback.settings.latency_seconds = 0.05
+    result = Teacher(loopback_config(max_in_flight=32)).run([ask(f"r{i}", f"probe {i}") for i in range(24)])
+    assert result.failures == []
+    assert loopback.app.status_counts[429] == 0
+    arrivals = sorted(t for times in loopback.app.arrivals.values() for t in times)
+    assert arrivals[1] - arrivals[0] >= 0.05  # the second call waited for the first one's answer
+
+
 def test_progress_lines_and_cost(loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]) -> None:
     loopback.settings.latency_seconds = 0.05
     lines: list[str] = []
