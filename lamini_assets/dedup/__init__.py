@@ -9,6 +9,7 @@ from lamini_assets.dedup.novelty import (
     load_novelty_index,
     make_novelty_index,
 )
+from lamini_assets.dedup.pool_index import load_pool_index
 
 __all__ = [
     "MinHashNoveltyIndex",
@@ -17,5 +18,6 @@ __all__ = [
     "NoveltyIndex",
     "RougeLNoveltyIndex",
     "load_novelty_index",
+    "load_pool_index",
     "make_novelty_index",
 ]

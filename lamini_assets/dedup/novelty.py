@@ -69,6 +69,11 @@ class NoveltyIndex(ABC):
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def ids(self) -> Sequence[str]:
+        """The ids indexed so far, pool first, in the order they were added."""
+        return self._ids
+
     @abstractmethod
     def add_pool(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         """Index existing rows unconditionally (the pool new rows must differ from)."""

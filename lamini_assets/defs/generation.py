@@ -12,7 +12,7 @@ from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation import TopicSelection, select_topics
 from lamini_assets.generation.topics import TOPIC_SCHEMA
-from lamini_assets.generation.partitions import generated_instructions, original_instructions
+from lamini_assets.generation.partitions import generated_instructions, original_instructions, seed_pool_index
 from lamini_assets.schema import LABEL_SEED_POOL, ORIGINAL_LABELS
 from lamini_assets.warehouse import read_table, replace_partition, replace_table
 
@@ -84,16 +84,19 @@ def instructions(
     with duckdb.get_connection() as conn:
         seeds = read_table(conn, "seed_instructions_dedup", "seed_source", [LABEL_SEED_POOL[label]])
         if label not in ORIGINAL_LABELS:
-            novelty_pool = read_table(conn, "seed_instructions_dedup").select("instruction_id", "instruction", "input")
+            novelty_pool = read_table(conn, "seed_instructions_dedup")
             topics = read_table(conn, "wikipedia_topics")["title"].to_list() if label == "self_instruct_with_topic" else []
 
     if label in ORIGINAL_LABELS:
         partition = original_instructions(label, seeds)
         extra_metadata = {}
     else:
+        pool_index, pool_counts = seed_pool_index(
+            novelty_pool, config.generation.filters.novelty, config.artifacts_dir / "novelty"
+        )
         client = teacher.client(context.log.info)
-        partition = generated_instructions(label, seeds, novelty_pool, topics, config.generation, client)
-        extra_metadata = teacher_metadata(client, partition.teacher_stats)
+        partition = generated_instructions(label, seeds, pool_index, topics, config.generation, client)
+        extra_metadata = {**counts_metadata(pool_counts, prefix="novelty/"), **teacher_metadata(client, partition.teacher_stats)}
 
     with duckdb.get_connection() as conn:
         replace_partition(conn, "instructions", partition.rows, {"instruction_source": label})

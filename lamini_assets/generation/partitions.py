@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
 from lamini_assets.generation.config import GenerationConfig
-from lamini_assets.generation.filters import instruction_filters, run_filters
+from lamini_assets.dedup import NoveltyConfig, NoveltyIndex
+from lamini_assets.dedup.pool_index import load_pool_index
+from lamini_assets.generation.filters import instruction_filters, novelty_text, row_id, run_filters
 from lamini_assets.generation.parsing import instruction_rows
 from lamini_assets.generation.prompts import RESPONSE_TEMPLATE_VERSION, build_response_messages, plan_generation_calls
 from lamini_assets.schema import (
@@ -63,18 +66,25 @@ def original_instructions(label: str, seeds: pl.DataFrame) -> PartitionRows:
     return PartitionRows(rows=rows, counts={"seeds": seeds.height, "kept": rows.height})
 
 
+def seed_pool_index(pool: pl.DataFrame, config: NoveltyConfig, directory: Path) -> tuple[NoveltyIndex, dict[str, int]]:
+    """The novelty index of what new instructions must not nearly duplicate (rows with instruction,
+    input, instruction_id: every deduplicated seed), reusing the one saved in `directory`."""
+    rows = pool.select("instruction_id", "instruction", "input").to_dicts()
+    return load_pool_index(directory, config, [row_id(row) for row in rows], [novelty_text(row) for row in rows])
+
+
 def generated_instructions(
     label: str,
     seeds: pl.DataFrame,
-    pool: pl.DataFrame,
+    pool_index: NoveltyIndex,
     topics: Sequence[str],
     config: GenerationConfig,
     teacher: Teacher,
 ) -> PartitionRows:
     """Plan the partition's generation calls, ask the teacher, parse the replies and filter them.
 
-    `pool` holds what new instructions must not nearly duplicate (instruction, input,
-    instruction_id): every deduplicated seed. Candidates kept earlier in the same run join it.
+    Candidates must not nearly duplicate anything in `pool_index` (see seed_pool_index); those kept
+    join it, so later candidates are compared with them too.
     """
     calls = plan_generation_calls(
         label, seeds.to_dicts(), config.calls_per_partition.get(label, 0), config, topics
@@ -102,7 +112,7 @@ def generated_instructions(
                 "topics": list(call.topics),
             })
 
-    filtered = run_filters(candidates, instruction_filters(config.filters, pool_rows=pool.to_dicts()))
+    filtered = run_filters(candidates, instruction_filters(config.filters, index=pool_index))
     rows = pl.DataFrame(
         [
             {

@@ -7,7 +7,12 @@ import pytest
 
 from lamini_assets.generation import GenerationConfig
 from lamini_assets.generation.dataset import build_lamini_dataset, content_version, export_lamini_dataset
-from lamini_assets.generation.partitions import answer_instructions, generated_instructions, original_instructions
+from lamini_assets.generation.partitions import (
+    answer_instructions,
+    generated_instructions,
+    original_instructions,
+    seed_pool_index,
+)
 from lamini_assets.schema import INSTRUCTION_SCHEMA, RESPONSE_SCHEMA, SEED_SCHEMA, make_instruction_id
 from lamini_assets.teacher import Teacher, TeacherConfig
 
@@ -35,11 +40,13 @@ def test_original_source_passes_seeds_through(self_instruct_rows: list[dict[str,
 
 
 def test_generation_keeps_filtered_novel_rows_and_accounts_for_every_candidate(
-    self_instruct_rows: list[dict[str, str]], teacher: Teacher
+    self_instruct_rows: list[dict[str, str]], teacher: Teacher, tmp_path: Path
 ) -> None:
     seeds = seed_frame(self_instruct_rows, "self_instruct")
     config = GenerationConfig(calls_per_partition={"self_instruct_without_topic": 3})
-    partition = generated_instructions("self_instruct_without_topic", seeds, seeds, [], config, teacher)
+    pool_index, pool_counts = seed_pool_index(seeds, config.filters.novelty, tmp_path / "novelty")
+    assert pool_counts == {"pool_reused": 0, "pool_added": 0, "pool_rebuilt": len(self_instruct_rows)}
+    partition = generated_instructions("self_instruct_without_topic", seeds, pool_index, [], config, teacher)
 
     assert partition.counts["generation_calls"] == 3 and partition.counts["candidates"] == 60
     assert partition.counts["candidates"] == partition.rows.height + partition.rejects.height
@@ -49,15 +56,22 @@ def test_generation_keeps_filtered_novel_rows_and_accounts_for_every_candidate(
     assert all(len(ids) == 3 and set(ids) <= set(seeds["instruction_id"]) for ids in partition.rows["example_ids"])
     assert partition.teacher_stats.misses == 3
 
-    again = generated_instructions("self_instruct_without_topic", seeds, seeds, [], config, teacher)
+    # A rerun reloads the saved pool index (not the one this run added its candidates to).
+    pool_index, pool_counts = seed_pool_index(seeds, config.filters.novelty, tmp_path / "novelty")
+    assert pool_counts["pool_reused"] == len(self_instruct_rows) and pool_counts["pool_rebuilt"] == 0
+    again = generated_instructions("self_instruct_without_topic", seeds, pool_index, [], config, teacher)
     assert again.teacher_stats.cache_hits == 3 and again.teacher_stats.misses == 0
     assert again.rows.equals(partition.rows)
 
 
-def test_topic_guided_generation_names_topics(self_instruct_rows: list[dict[str, str]], teacher: Teacher) -> None:
+def test_topic_guided_generation_names_topics(
+    self_instruct_rows: list[dict[str, str]], teacher: Teacher, tmp_path: Path
+) -> None:
     seeds = seed_frame(self_instruct_rows, "self_instruct")
     config = GenerationConfig(calls_per_partition={"self_instruct_with_topic": 2})
-    partition = generated_instructions("self_instruct_with_topic", seeds, seeds, ["Conidae", "Infantry", "Jazz", "Opera"], config, teacher)
+    pool_index, _ = seed_pool_index(seeds, config.filters.novelty, tmp_path)
+    topics = ["Conidae", "Infantry", "Jazz", "Opera"]
+    partition = generated_instructions("self_instruct_with_topic", seeds, pool_index, topics, config, teacher)
     assert partition.rows.height > 0
     assert all(len(topics) == 3 for topics in partition.rows["topics"])
 
