@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from lamini_assets.defs import build_definitions
+from lamini_assets.schema import INSTRUCTION_SOURCES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,12 +28,19 @@ def test_demo_materialises_every_asset_and_prints_summary(state_dir: Path) -> No
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert "exact duplicates removed" in completed.stdout
     assert str(state_dir / "lamini.duckdb") in completed.stdout
+    assert "Teacher:       deterministic offline stand-in, not a language model" in completed.stdout
 
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
         pools = dict(conn.execute("select seed_source, count(*) from seed_instructions group by 1").fetchall())
         duplicates = conn.execute("select count(*) from seed_duplicates").fetchone()[0]
+        dataset = dict(conn.execute("select instruction_source, count(*) from lamini_dataset group by 1").fetchall())
+        unanswered = conn.execute("select count(*) from responses where response is null").fetchone()[0]
     assert set(pools) == {"self_instruct", "alpaca", "p3", "flan"} and min(pools.values()) > 0
     assert duplicates > 0  # the sample has planted duplicates
+    assert set(dataset) == set(INSTRUCTION_SOURCES) and min(dataset.values()) > 0
+    assert unanswered == 0
+    exports = state_dir / "artifacts" / "lamini_dataset"
+    assert {path.name for path in exports.iterdir()} >= {"lamini_dataset.parquet", "hf_dataset", "alpaca_format.json"}
 
     # Every asset of the graph has a materialisation recorded in the instance the UI reads.
     instance = dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"])
