@@ -12,13 +12,12 @@ import hashlib
 import random
 import re
 
+from lamini_assets.generation.config import SELF_INSTRUCT_BLACKLIST
+
 GENERATION_COUNT = re.compile(r"Generate (\d+) diverse examples")
 EXAMPLE = re.compile(r"<example>(.*?)</example>", re.DOTALL)
 TOPICS = re.compile(r'with the topics "([^"]*)"')
 
-# Self-Instruct's blacklist: instructions a text-only model cannot follow.
-BLACKLIST = ("image", "graph", "picture", "file", "map", "draw", "plot", "video", "audio", "music",
-             "flowchart", "diagram", "go to")
 
 _STOPWORDS = frozenset(
     """a about above after again against all also among an and any are as at be because been before being
@@ -77,7 +76,7 @@ def _rng(*parts: object) -> random.Random:
 
 def _is_clean(text: str) -> bool:
     lowered = text.lower()
-    return not any(word in lowered for word in BLACKLIST)
+    return not any(word in lowered for word in SELF_INSTRUCT_BLACKLIST)
 
 
 def _content_words(text: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from lamini_assets.teacher import OFFLINE_DESCRIPTION, ChatRequest, Teacher, TeacherConfig
-from lamini_assets.teacher.offline import BLACKLIST
+from lamini_assets.generation.config import SELF_INSTRUCT_BLACKLIST
 
 SEEDS = [
     "What are some things you can do to de-stress?",
@@ -68,7 +68,7 @@ def test_generation_answers_parse_into_the_requested_count(tmp_path: Path) -> No
         for text in instructions:
             assert 6 <= len(text.split()) <= 25, text
             assert re.match(r"[A-Z]", text), text
-            assert not any(word in text.lower() for word in BLACKLIST), text
+            assert not any(word in text.lower() for word in SELF_INSTRUCT_BLACKLIST), text
         kept: list[str] = []
         for text in instructions:
             if all(word_jaccard(text, other) <= 0.7 for other in kept):
