@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(STATE)/dagster_home
 export LAMINI_STATE_DIR := $(STATE)
 # Hub lookups hang ~26 s before failing offline; every model and dataset here is local.
-export HF_HUB_OFFLINE := 1
-export HF_DATASETS_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+# With a network, override them: HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 TRANSFORMERS_OFFLINE=0 make demo
+HF_HUB_OFFLINE ?= 1
+HF_DATASETS_OFFLINE ?= 1
+TRANSFORMERS_OFFLINE ?= 1
+export HF_HUB_OFFLINE HF_DATASETS_OFFLINE TRANSFORMERS_OFFLINE
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test ui lock validate bench clean-state

@@ -13,7 +13,7 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 # A hub lookup hangs ~26 s before failing; nothing here may reach a hub.
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-    os.environ.setdefault(_name, "1")
+    os.environ[_name] = "1"
 
 
 @pytest.fixture
@@ -24,5 +24,6 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dagster_home.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv("LAMINI_STATE_DIR", str(state))
+    monkeypatch.delenv("LAMINI_CONFIG", raising=False)  # the demo config, whatever the user selected
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     return state
