@@ -1,6 +1,5 @@
 """The Dagster layer: thin assets, checks and resources over the domain packages."""
 
-
 from pathlib import Path
 
 import dagster as dg

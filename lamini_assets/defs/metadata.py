@@ -1,6 +1,5 @@
 """Asset metadata the UI shows for a table: row count, column schema and a preview of rows."""
 
-
 from typing import Any
 
 import dagster as dg

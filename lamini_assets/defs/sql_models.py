@@ -1,6 +1,5 @@
 """One asset per file of dbt_like_sql/: DuckDB builds the table (or view) from its upstream tables."""
 
-
 from typing import Any
 
 import dagster as dg

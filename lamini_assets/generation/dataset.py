@@ -10,7 +10,6 @@ from pathlib import Path
 import polars as pl
 
 
-
 @dataclass
 class LaminiDataset:
     rows: pl.DataFrame

@@ -148,6 +148,7 @@ def generated_instructions(
 def answer_instructions(label: str, instructions: pl.DataFrame, teacher: Teacher) -> PartitionRows:
     """The teacher's response to every instruction; failed calls stay as rows with their error."""
     system_prompt = teacher.config.system_prompt
+    tasks = instructions.select("instruction_id", "instruction", "input").to_dicts()
     run: TeacherRunResult = teacher.run(
         [
             ChatRequest(
@@ -155,12 +156,12 @@ def answer_instructions(label: str, instructions: pl.DataFrame, teacher: Teacher
                 messages=build_response_messages(row["instruction"], row["input"], system_prompt),
                 template_version=RESPONSE_TEMPLATE_VERSION,
             )
-            for row in instructions.select("instruction_id", "instruction", "input").iter_rows(named=True)
+            for row in tasks
         ]
     )
     answers = run.by_row_id()
     records = []
-    for row in instructions.select("instruction_id", "instruction", "input").iter_rows(named=True):
+    for row in tasks:
         answer = answers[row["instruction_id"]]
         if isinstance(answer, ChatFailure):
             records.append({**row, "instruction_source": label, "response": None, "finish_reason": "error",
