@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lamini_assets.artifacts import LocalArtifactStore
 from lamini_assets.generation.config import GenerationConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
@@ -90,6 +91,10 @@ class PipelineConfig(BaseModel):
     @property
     def artifacts_dir(self) -> Path:
         return self.state_dir / self.storage.artifacts_dir
+
+    def artifact_store(self) -> LocalArtifactStore:
+        """The one artifact store every stage writes through (a local folder for now)."""
+        return LocalArtifactStore(self.artifacts_dir)
 
     @property
     def teacher_cache_dir(self) -> Path:
