@@ -1,12 +1,14 @@
 # Set-up and everyday commands. Everything generated lives in .lamini/ (ignored by git).
 SHELL := /bin/bash
 PYTHON ?= python3.11
-STATE := $(CURDIR)/.lamini
-VENV := $(STATE)/venv
+# The venv stays in .lamini/; run state follows LAMINI_STATE_DIR when the user sets it.
+VENV := $(CURDIR)/.lamini/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export DAGSTER_HOME := $(STATE)/dagster_home
-export LAMINI_STATE_DIR := $(STATE)
+LAMINI_STATE_DIR ?= $(CURDIR)/.lamini
+STATE := $(LAMINI_STATE_DIR)
+DAGSTER_HOME := $(STATE)/dagster_home
+export DAGSTER_HOME LAMINI_STATE_DIR
 # Hub lookups hang ~26 s before failing offline; every model and dataset here is local.
 # With a network, override them: HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 TRANSFORMERS_OFFLINE=0 make demo
 HF_HUB_OFFLINE ?= 1
@@ -45,12 +47,12 @@ bench: install
 
 # Re-resolve the lock from pyproject.toml (needs the package registry).
 lock:
-	rm -rf $(STATE)/lockvenv
-	$(PYTHON) -m venv $(STATE)/lockvenv
-	$(STATE)/lockvenv/bin/pip install --quiet -e '.[test]'
+	rm -rf $(CURDIR)/.lamini/lockvenv
+	$(PYTHON) -m venv $(CURDIR)/.lamini/lockvenv
+	$(CURDIR)/.lamini/lockvenv/bin/pip install --quiet -e '.[test]'
 	(echo "# Resolved versions for 'pip install -c constraints.lock'; regenerate with 'make lock'."; \
-	  $(STATE)/lockvenv/bin/pip freeze --exclude-editable | grep -v '^lamini') > constraints.lock
-	rm -rf $(STATE)/lockvenv
+	  $(CURDIR)/.lamini/lockvenv/bin/pip freeze --exclude-editable | grep -v '^lamini') > constraints.lock
+	rm -rf $(CURDIR)/.lamini/lockvenv
 
 # Removes run state (tables, cache, Dagster runs) but keeps the virtualenv.
 clean-state:
