@@ -7,7 +7,7 @@ from typing import Optional
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.config import PipelineConfig, load_config
+from lamini_assets.config import ConfigError, PipelineConfig, load_config
 from lamini_assets.teacher import Teacher, TeacherConfig
 
 # Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
@@ -20,7 +20,12 @@ class PipelineConfigResource(dg.ConfigurableResource):
     config_path: str
 
     def load(self) -> PipelineConfig:
-        return load_config(self.config_path)
+        """The config as it is now on disk. An error becomes a `dagster.Failure` whose description is
+        the one line naming the file and key, so the UI and CLI show it first (not a traceback)."""
+        try:
+            return load_config(self.config_path)
+        except ConfigError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from error
 
 
 class TeacherResource(dg.ConfigurableResource):

@@ -11,7 +11,7 @@ from lamini_assets.defs.metadata import counts_metadata, table_metadata
 from lamini_assets.defs.partitions import seed_source_partitions
 from lamini_assets.defs.resources import PipelineConfigResource
 from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA
-from lamini_assets.sources import load_source
+from lamini_assets.sources import SourceError, load_source
 from lamini_assets.validation import count_rows_problems
 from lamini_assets.warehouse import replace_partition
 
@@ -43,7 +43,14 @@ def seed_instructions(
     specs = config.sources_for(pool)
     if not specs:
         context.log.warning(f"no source in the config feeds the {pool} pool; the partition will be empty")
-    loaded = [load_source(spec, config.base_dir) for spec in specs]
+    try:
+        loaded = [load_source(spec, config.base_dir) for spec in specs]
+    except SourceError as error:
+        # One line naming file, line and field (or the likely cause), shown first in the UI and CLI.
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    empty_files = [f"{spec.name}: {file}" for spec, source in zip(specs, loaded) for file in source.empty_files]
+    if empty_files:
+        context.log.warning(f"{len(empty_files)} empty files (no rows) skipped: {', '.join(empty_files[:20])}")
     rows = pl.concat([source.rows for source in loaded]) if loaded else pl.DataFrame(schema=SEED_SCHEMA)
     quarantine = pl.concat([source.quarantine for source in loaded]) if loaded else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     with duckdb.get_connection() as conn:
@@ -60,6 +67,8 @@ def seed_instructions(
             "sources": ", ".join(f"{spec.name} ({spec.format})" for spec in specs),
             "quarantined": quarantine.height,
             "templates": rows["template"].n_unique(),
+            "empty_outputs": rows.filter(pl.col("output") == "").height,
+            "empty_files": dg.MetadataValue.md("\n".join(f"- {file}" for file in empty_files) or "none"),
             **counts_metadata(per_source),
         },
     )
