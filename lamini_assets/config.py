@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamini_assets.artifacts import LocalArtifactStore
-from lamini_assets.generation.config import GenerationConfig
+from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
 from lamini_assets.teacher.config import TeacherConfig
@@ -56,6 +56,7 @@ class PipelineConfig(BaseModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     # Directory that relative source paths resolve against: the config file's own folder.
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)

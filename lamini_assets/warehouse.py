@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from graphlib import TopologicalSorter
 from collections.abc import Mapping
@@ -72,6 +73,16 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
     table = checked_identifier(table)
     arrow_frame = frame.to_arrow()  # noqa: F841
     conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
+
+
+def table_version(frame: pl.DataFrame) -> str:
+    """A content hash of the rows in a fixed order (16 hex chars): the Dagster data version of a
+    table or partition, so it changes only when a row does and downstream goes stale only then."""
+    digest = hashlib.sha256()
+    for row in frame.sort(frame.columns, nulls_last=True).iter_rows():
+        digest.update(json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
 
 
 def read_table(

@@ -24,7 +24,7 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
         ],
         asset_checks=[
             *seeds.seed_instruction_checks,
-            seeds.seed_dedup_ids_unique,
+            seeds.seed_dedup_keeps_one_of_each,
             *generation.instruction_checks,
             *teacher.response_checks,
         ],

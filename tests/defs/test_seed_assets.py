@@ -26,7 +26,6 @@ def test_real_seed_pools_load_dedup_and_stats(write_config, state_dir: Path) -> 
         checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
         # alpaca and flan have no source in this config: the has-rows check must say so.
         assert checks["partition_has_rows"] is (pool in ("self_instruct", "p3"))
-        assert checks["instructions_valid"]
     metadata = {
         event.partition: event.materialization.metadata
         for event in result.get_asset_materialization_events()
