@@ -10,13 +10,18 @@ and they would share answers; give them different model names.
 Value: compact JSON with the answer's text(s), finish_reason, usage, the model name the server
 returned, when it was received and how long the call took. Failures are never stored.
 
+Request: next to each answer, under `request:<key>` and in the same transaction, the request that
+produced it (the key material: backend, model, messages, sampling parameters, template version), so
+the exact prompt behind any dataset row can be read back (`get_requests`). Entries written before
+requests were stored simply have none.
+
 diskcache keeps its index in SQLite (WAL), so several processes (Dagster partitions) can share one
-directory; each committed write survives the writing process being killed.
+directory; each committed write survives the writing process being killed, and the client commits
+every answer before it counts the call as done.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -28,6 +33,8 @@ import diskcache
 
 # Reads run in chunks so a bulk lookup never holds the database lock for long.
 _READ_CHUNK = 2000
+# Stored requests live beside the answers under this prefix (answer keys are bare sha256 hex).
+REQUEST_PREFIX = "request:"
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -81,71 +88,36 @@ class ResponseCache:
                         found[key] = CachedAnswer.from_json(value)
         return found
 
-    def put_many(self, items: list[tuple[str, CachedAnswer]]) -> None:
+    def put(self, key: str, answer: CachedAnswer, request: Mapping[str, Any] | None = None) -> None:
+        """Commit one answer (and the request behind it) durably, in one transaction."""
+        self.put_many([(key, answer, request)])
+
+    def put_many(self, items: Iterable[tuple[str, CachedAnswer, Mapping[str, Any] | None]]) -> None:
         with self._cache.transact():
-            for key, answer in items:
+            for key, answer, request in items:
+                if request is not None:
+                    self._cache.set(REQUEST_PREFIX + key, canonical_json(request))
                 self._cache.set(key, answer.to_json())
 
+    def get_requests(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored request of each key that has one: {"backend", "model", "messages", "params",
+        "template_version"} (never an API key). Keys with no stored request (older entries) are absent."""
+        found: dict[str, dict[str, Any]] = {}
+        pending = list(keys)
+        for start in range(0, len(pending), _READ_CHUNK):
+            with self._cache.transact():
+                for key in pending[start : start + _READ_CHUNK]:
+                    value = self._cache.get(REQUEST_PREFIX + key)
+                    if value is not None:
+                        found[key] = json.loads(value)
+        return found
+
     def keys(self) -> list[str]:
-        return list(self._cache.iterkeys())
+        """Keys of stored answers."""
+        return [key for key in self._cache.iterkeys() if not key.startswith(REQUEST_PREFIX)]
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return len(self.keys())
 
     def close(self) -> None:
         self._cache.close()
-
-
-class CacheWriter:
-    """Writes finished answers soon after they arrive: each batch gathers for at most `flush_seconds`,
-    then commits in one transaction on a worker thread (SQLite releases the GIL while it writes).
-    With flush_seconds == 0 every answer is committed on its own, right away."""
-
-    def __init__(self, cache: ResponseCache, flush_seconds: float) -> None:
-        self._cache = cache
-        self._flush_seconds = flush_seconds
-        self._pending: list[tuple[str, CachedAnswer]] = []
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
-        self.written = 0
-
-    def start(self) -> None:
-        if self._flush_seconds > 0:
-            self._task = asyncio.create_task(self._run(), name="teacher-cache-writer")
-
-    def add(self, key: str, answer: CachedAnswer) -> None:
-        if self._task is None:
-            self._cache.put_many([(key, answer)])
-            self.written += 1
-            return
-        self._pending.append((key, answer))
-        self._wake.set()
-
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if batch:
-            await asyncio.to_thread(self._cache.put_many, batch)
-            self.written += len(batch)
-
-    async def _run(self) -> None:
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self._closing:
-                await asyncio.sleep(self._flush_seconds)
-            await self._flush()
-
-    async def close(self) -> None:
-        """Write everything still pending (also on errors and cancellation)."""
-        task, self._task = self._task, None
-        try:
-            if task is not None:
-                self._closing = True
-                self._wake.set()
-                await task
-        finally:
-            if self._pending:
-                self._cache.put_many(self._pending)
-                self.written += len(self._pending)
-                self._pending = []

@@ -2,8 +2,8 @@
 
 `Teacher.run(requests)` answers each request from the cache when it can (one bulk lookup, no
 per-call machinery), calls the backend for the rest with bounded concurrency, per-minute budgets,
-429 cool-downs and retries, writes each answer to the cache within `cache_flush_seconds`, and
-returns a result or a failure record for every request: nothing becomes None, nothing is dropped.
+429 handling and retries, commits each answer (with its request) to the cache before counting the
+call as done, and returns a result or a failure record for every request: nothing becomes None, nothing is dropped.
 """
 
 from __future__ import annotations
@@ -19,12 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lamini_assets.teacher.backends import OPENAI_DEFAULT_BASE_URL, Backend, OfflineBackend, OpenAIBackend
-from lamini_assets.teacher.cache import (
-    CachedAnswer,
-    CacheWriter,
-    ResponseCache,
-    canonical_json,
-)
+from lamini_assets.teacher.cache import CachedAnswer, ResponseCache, canonical_json
 from lamini_assets.teacher.config import TeacherConfig
 from lamini_assets.teacher.errors import CacheMissError, scrub
 from lamini_assets.teacher.records import (
@@ -45,8 +40,11 @@ class Teacher:
     """One client for every teacher call: offline stand-in or any OpenAI-compatible endpoint."""
 
     def __init__(self, config: TeacherConfig, api_key: str | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 on_answer_saved: Callable[[str], None] | None = None) -> None:
+        """`log` receives progress lines; `on_answer_saved` each new answer's cache key once it is durable."""
         self.config = config
+        self._on_answer_saved = on_answer_saved
         self._api_key = None if config.is_offline else (
             api_key if api_key is not None else os.environ.get(config.api_key_env))
         self._log = log
@@ -144,7 +142,10 @@ class Teacher:
 
     def _pending(self, key: str, request: ChatRequest) -> PendingCall:
         params = self._params(request)
-        return PendingCall(key, request.row_id, request.messages, params, _estimate_tokens(request.messages, params))
+        material = {"backend": self.config.backend, "model": self.config.model, "messages": request.messages,
+                    "params": params, "template_version": request.template_version}
+        return PendingCall(key, request.row_id, request.messages, params, _estimate_tokens(request.messages, params),
+                           material)
 
     def _keys(self, requests: Sequence[ChatRequest]) -> tuple[list[str], dict[str, ChatRequest]]:
         """Each request's key, and the first request for each distinct key (duplicates are called once)."""
@@ -161,16 +162,13 @@ class Teacher:
     async def _call(self, misses: list[PendingCall], cache: ResponseCache, stats: TeacherStats, total: int,
                     already_done: int) -> tuple[dict[str, CachedAnswer], dict[str, ChatFailure]]:
         backend = self._backend()
-        writer = CacheWriter(cache, self.config.cache_flush_seconds)
         progress = Progress(total, already_done)
-        scheduler = CallScheduler(self.config, backend, writer, stats, progress, self._api_key)
+        scheduler = CallScheduler(self.config, backend, cache, stats, progress, self._api_key, self._on_answer_saved)
         reporter = asyncio.create_task(self._report(progress))
-        writer.start()
         try:
             await scheduler.run(misses)
         finally:
             reporter.cancel()
-            await writer.close()
             await backend.aclose()
         return scheduler.answers, scheduler.failures
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from lamini_assets.teacher.budget import (
     backoff_seconds,
     parse_duration,
 )
-from lamini_assets.teacher.cache import CachedAnswer, CacheWriter
+from lamini_assets.teacher.cache import CachedAnswer, ResponseCache
 from lamini_assets.teacher.config import TeacherConfig
 from lamini_assets.teacher.errors import CallError, TeacherAuthError, scrub
 from lamini_assets.teacher.records import ChatFailure, TeacherStats
@@ -39,6 +39,7 @@ class PendingCall:
     messages: tuple[dict[str, str], ...]
     params: dict[str, Any]
     estimated_tokens: int
+    request: dict[str, Any]  # the key material, stored with the answer
     attempts: int = 0
 
 
@@ -64,11 +65,13 @@ class Progress:
 class CallScheduler:
     """Runs the cache misses of one run: workers, AIMD gate, budgets, cool-down, retry timers."""
 
-    def __init__(self, config: TeacherConfig, backend: Backend, writer: CacheWriter, stats: TeacherStats,
-                 progress: Progress, api_key: str | None) -> None:
+    def __init__(self, config: TeacherConfig, backend: Backend, cache: ResponseCache, stats: TeacherStats,
+                 progress: Progress, api_key: str | None,
+                 on_answer_saved: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.backend = backend
-        self.writer = writer
+        self.cache = cache
+        self.on_answer_saved = on_answer_saved
         self.stats = stats
         self.progress = progress
         self.api_key = api_key
@@ -195,8 +198,12 @@ class CallScheduler:
             created_at=now_iso(),
             latency_seconds=round(latency, 4),
         )
+        # Durable before the call counts as done: a kill after this line repeats no paid call. One
+        # commit per answer costs ~0.1 ms (diskcache, SQLite WAL), far below any server's latency.
+        self.cache.put(call.key, answer, call.request)
         self.answers[call.key] = answer
-        self.writer.add(call.key, answer)
+        if self.on_answer_saved is not None:
+            self.on_answer_saved(call.key)
         used = completion.prompt_tokens + completion.completion_tokens
         if used < call.estimated_tokens:
             self.token_budget.free(call.estimated_tokens - used)
