@@ -22,8 +22,10 @@ every answer before it counts the call as done.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,3 +123,63 @@ class ResponseCache:
 
     def close(self) -> None:
         self._cache.close()
+
+
+class CacheWriter:
+    """Commits answers on a worker thread as soon as they arrive, in groups: answers that arrive while
+    one commit runs go into the next. `save` returns a future that resolves once the answer is on
+    disk, so the caller counts the call done only then and a kill never loses a finished call.
+
+    Group commits, not one commit per answer on the event loop: a commit costs 0.1-0.5 ms (more on a
+    busy machine), which at 1,000+ answers a second would take most of the loop's time.
+    """
+
+    def __init__(self, cache: ResponseCache, loop: asyncio.AbstractEventLoop) -> None:
+        self._cache = cache
+        self._loop = loop
+        self._pending: list[tuple[str, CachedAnswer, Mapping[str, Any] | None, asyncio.Future[None]]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="teacher-cache-writer", daemon=True)
+        self._thread.start()
+
+    def save(self, key: str, answer: CachedAnswer, request: Mapping[str, Any] | None) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+        with self._wake:
+            self._pending.append((key, answer, request, future))
+            self._wake.notify()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+            error: BaseException | None = None
+            try:
+                self._cache.put_many((key, answer, request) for key, answer, request, _ in batch)
+            except BaseException as exc:  # reported to every waiting call, never swallowed
+                error = exc
+            try:
+                self._loop.call_soon_threadsafe(_resolve, [future for *_, future in batch], error)
+            except RuntimeError:  # the loop has closed; the answers are on disk all the same
+                pass
+
+    def close(self) -> None:
+        """Commit everything still pending, then stop the thread."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)

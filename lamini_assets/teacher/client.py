@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lamini_assets.teacher.backends import OPENAI_DEFAULT_BASE_URL, Backend, OfflineBackend, OpenAIBackend
-from lamini_assets.teacher.cache import CachedAnswer, ResponseCache, canonical_json
+from lamini_assets.teacher.cache import CachedAnswer, CacheWriter, ResponseCache, canonical_json
 from lamini_assets.teacher.config import TeacherConfig
 from lamini_assets.teacher.errors import CacheMissError, scrub
 from lamini_assets.teacher.records import (
@@ -163,12 +163,14 @@ class Teacher:
                     already_done: int) -> tuple[dict[str, CachedAnswer], dict[str, ChatFailure]]:
         backend = self._backend()
         progress = Progress(total, already_done)
-        scheduler = CallScheduler(self.config, backend, cache, stats, progress, self._api_key, self._on_answer_saved)
+        writer = CacheWriter(cache, asyncio.get_running_loop())
+        scheduler = CallScheduler(self.config, backend, writer, stats, progress, self._api_key, self._on_answer_saved)
         reporter = asyncio.create_task(self._report(progress))
         try:
             await scheduler.run(misses)
         finally:
             reporter.cancel()
+            writer.close()
             await backend.aclose()
         return scheduler.answers, scheduler.failures
 

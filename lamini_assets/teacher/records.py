@@ -80,6 +80,7 @@ class TeacherStats:
     http_attempts: int = 0  # calls sent, retries included
     retries: int = 0
     rate_limited: int = 0  # 429 answers received
+    rate_limit_pauses: int = 0  # 429s that paused the whole client (server budget spent, or 429s clustered)
     prompt_tokens: int = 0  # of calls made in this run
     completion_tokens: int = 0
     estimated_cost_usd: float = 0.0
