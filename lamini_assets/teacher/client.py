@@ -23,6 +23,7 @@ from lamini_assets.teacher.cache import CachedAnswer, CacheWriter, ResponseCache
 from lamini_assets.teacher.config import TeacherConfig
 from lamini_assets.teacher.errors import CacheMissError, scrub
 from lamini_assets.teacher.records import (
+    CallPlan,
     ChatFailure,
     ChatRequest,
     ChatResult,
@@ -140,6 +141,48 @@ class Teacher:
                        f"~${stats.estimated_cost_usd:.4f}")
         return TeacherRunResult(results=results, failures=failed, stats=stats)
 
+    def plan(self, requests: Sequence[ChatRequest]) -> CallPlan:
+        """Count what `run(requests)` would call and cost, without calling: cached vs new calls, their
+        estimated tokens, the cost at the configured prices and the time at the configured budgets."""
+        _, first_request = self._keys(requests)
+        if self.config.cache_mode == "refresh":
+            cached: dict[str, CachedAnswer] = {}
+        else:
+            cache = ResponseCache(self.config.cache_dir)
+            try:
+                cached = cache.get_many(first_request)
+            finally:
+                cache.close()
+        new = [request for key, request in first_request.items() if key not in cached]
+        prompt_tokens = sum(estimate_prompt_tokens(request.messages) for request in new)
+        if cached:
+            per_call = sum(a.completion_tokens for a in cached.values()) / len(cached)
+            basis = f"mean of {len(cached)} cached answers"
+        else:
+            per_call = float(self.completion_allowance())
+            basis = "max_tokens x n (upper bound)"
+        return self.priced_plan(len(first_request), len(cached), len(new), prompt_tokens,
+                                round(per_call * len(new)), basis)
+
+    def priced_plan(self, calls: int, cached: int, new: int, prompt_tokens: int, completion_tokens: int,
+                    basis: str) -> CallPlan:
+        """A CallPlan from counts and token estimates: cost at the configured prices, time at the budgets."""
+        price = self.config.prices.get(self.config.model)
+        cost = 0.0 if self.config.is_offline else None if price is None else round(
+            prompt_tokens / 1e6 * price.input_usd_per_million + completion_tokens / 1e6 * price.output_usd_per_million, 6)
+        minutes = [new / (self.config.requests_per_minute * self.config.budget_headroom)
+                   if self.config.requests_per_minute else None,
+                   (prompt_tokens + completion_tokens) / (self.config.tokens_per_minute * self.config.budget_headroom)
+                   if self.config.tokens_per_minute else None]
+        known = [m for m in minutes if m is not None]
+        return CallPlan(calls=calls, cached=cached, new=new, prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens, completion_basis=basis, cost_usd=cost,
+                        minutes_at_budget=round(max(known), 2) if known else None)
+
+    def completion_allowance(self) -> int:
+        """Completion tokens a call may use at most: max_tokens (or a default) times n."""
+        return int((self._base_params.get("max_tokens") or _DEFAULT_COMPLETION_ESTIMATE) * self._base_params.get("n", 1))
+
     def _pending(self, key: str, request: ChatRequest) -> PendingCall:
         params = self._params(request)
         material = {"backend": self.config.backend, "model": self.config.model, "messages": request.messages,
@@ -172,6 +215,7 @@ class Teacher:
             reporter.cancel()
             writer.close()
             await backend.aclose()
+        self._emit(progress.line())
         return scheduler.answers, scheduler.failures
 
     async def _report(self, progress: Progress) -> None:
@@ -235,9 +279,14 @@ def _assemble(requests: Sequence[ChatRequest], keys: list[str], answers: dict[st
     return results, failed
 
 
+def estimate_prompt_tokens(messages: tuple[dict[str, str], ...]) -> int:
+    """~4 characters a token, plus a few per message for the chat format."""
+    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+
+
 def _estimate_tokens(messages: tuple[dict[str, str], ...], params: Mapping[str, Any]) -> int:
-    """Tokens to reserve before a call: ~4 characters a prompt token, plus the completion allowance."""
-    prompt = sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+    """Tokens to reserve before a call: the prompt estimate plus the completion allowance."""
+    prompt = estimate_prompt_tokens(messages)
     completion = params.get("max_tokens") or _DEFAULT_COMPLETION_ESTIMATE
     return prompt + int(completion) * int(params.get("n", 1))
 

@@ -100,3 +100,17 @@ class TeacherRunResult:
         out: dict[str, ChatResult | ChatFailure] = {r.row_id: r for r in self.results}
         out.update({f.row_id: f for f in self.failures})
         return out
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What running some requests would cost, counted without making any call (`Teacher.plan`)."""
+
+    calls: int  # distinct calls (duplicate requests are one call)
+    cached: int  # already answered in the cache
+    new: int  # calls the server would receive (failures retried aside)
+    prompt_tokens: int  # estimated, of the new calls: ~4 characters a token
+    completion_tokens: int  # estimated, of the new calls; see completion_basis
+    completion_basis: str  # "mean of N cached answers" or "max_tokens (upper bound)"
+    cost_usd: float | None  # from the configured prices; None when the model has no price
+    minutes_at_budget: float | None  # at the configured requests/tokens per minute; None without a budget
