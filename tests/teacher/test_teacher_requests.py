@@ -60,3 +60,19 @@ def test_entries_written_without_a_request_still_answer(
     cache = ResponseCache(config.cache_dir)
     assert cache.get_requests([key]) == {}
     cache.close()
+
+
+def test_large_requests_and_answers_stored_in_files_read_back(tmp_path) -> None:
+    # diskcache keeps values of 32 KB or more in files, outside its table: the bulk reads fall back.
+    cache = ResponseCache(tmp_path / "cache")
+    long_prompt = "word " * 10_000
+    answer = CachedAnswer(["long " * 10_000], "stop", "m", 10_000, 10_000, datetime.now(UTC).isoformat(), 1.0)
+    request = {"messages": [{"role": "user", "content": long_prompt}], "params": {"n": 1}}
+    cache.put("k" * 64, answer, request)
+    cache.put("s" * 64, CachedAnswer(["short"], "stop", "m", 1, 1, "t", 0.1), {"messages": [], "params": {}})
+    try:
+        assert cache.get_many(["k" * 64, "s" * 64, "x" * 64]) == {"k" * 64: answer, "s" * 64: cache.get_many(["s" * 64])["s" * 64]}
+        assert cache.get_requests(["k" * 64])["k" * 64] == request
+        assert any(p.suffix == ".val" for p in (tmp_path / "cache").rglob("*"))  # really in a file
+    finally:
+        cache.close()
