@@ -65,7 +65,7 @@ async def bare_sdk(base_url: str, texts: list[str], in_flight: int) -> float:
 
 def teacher_rate(base_url: str, texts: list[str], in_flight: int, requests_per_minute: int | None = None,
                  max_attempts: int = 5) -> tuple[float, int]:
-    """requests/s of the client and the 429s it received."""
+    """requests/s of the client and the 429s it received (and client-wide pauses, printed)."""
     with tempfile.TemporaryDirectory() as cache_dir:
         config = TeacherConfig(backend="openai", model=MODEL, base_url=base_url, cache_dir=Path(cache_dir),
                                max_in_flight=in_flight, requests_per_minute=requests_per_minute,
@@ -75,6 +75,9 @@ def teacher_rate(base_url: str, texts: list[str], in_flight: int, requests_per_m
         result = Teacher(config, api_key="bench").run(requests)
         elapsed = time.perf_counter() - started
         assert not result.failures and result.stats.misses == len(texts), result.stats
+        if result.stats.rate_limited:
+            print(f"    ({result.stats.rate_limited} 429s, {result.stats.rate_limit_pauses} client-wide pauses, "
+                  f"{result.stats.retries} retries)")
         return len(texts) / elapsed, result.stats.rate_limited
 
 
@@ -163,7 +166,14 @@ def random_429s(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (~30 s) for a smoke check")
+    parser.add_argument("--only", type=int, choices=[1, 2, 3, 4], help="run one case")
     args = parser.parse_args()
+    if args.only:
+        count = 500 if args.quick else 2000
+        {1: lambda: uncached_throughput(count, 1 if args.quick else 3), 2: lambda: cached_rerun(20_000),
+         3: lambda: rate_limited(150 if args.quick else 700, configured_budget=False),
+         4: lambda: random_429s(count)}[args.only]()
+        return
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     uncached_throughput(500 if args.quick else 2000, 1 if args.quick else 3)
     cached_rerun(20_000)
