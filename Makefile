@@ -17,24 +17,31 @@ TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_OFFLINE HF_DATASETS_OFFLINE TRANSFORMERS_OFFLINE
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test ui lock validate bench clean-state
+.PHONY: install demo test ui plan lock validate bench clean-state
 
-install: $(STAMP)
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 # The lock pins every transitive version, so pip does not backtrack (~2 min instead of ~6).
 $(STAMP): pyproject.toml constraints.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.lock -e '.[test]'
-	mkdir -p $(DAGSTER_HOME)
-	cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
 	touch $(STAMP)
+
+# The instance settings (run monitoring, pool slots) follow dagster.yaml whenever it changes.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
 
 demo: install
 	$(PY) -m lamini_assets.demo
 
 test: install
 	$(PY) -m pytest
+
+# What the teacher stages would call and cost (cached vs new calls, tokens, cost, time), no call made.
+plan: install
+	$(PY) -m lamini_assets.generation.cost_plan
 
 ui: install
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

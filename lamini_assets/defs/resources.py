@@ -1,6 +1,7 @@
 """Every resource the assets use, built from the one pipeline config file."""
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Optional
 
@@ -12,6 +13,9 @@ from lamini_assets.teacher import Teacher, TeacherConfig
 
 # Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
 TEACHER_POOL = "teacher"
+# Teacher progress lines (done/total, rate, ETA) also go to this Python logger, so a terminal that
+# hides Dagster's INFO lines (the demo's) can still show them.
+teacher_progress_logger = logging.getLogger("lamini_assets.teacher")
 
 
 class PipelineConfigResource(dg.ConfigurableResource):
@@ -71,7 +75,11 @@ class TeacherResource(dg.ConfigurableResource):
         })
 
     def client(self, log: Callable[[str], None]) -> Teacher:
-        return Teacher(self.teacher_config(), api_key=self.api_key, log=log)
+        def emit(line: str) -> None:
+            log(line)
+            teacher_progress_logger.info(line)
+
+        return Teacher(self.teacher_config(), api_key=self.api_key, log=emit)
 
 
 def build_resources(config: PipelineConfig, config_path: str) -> dict[str, object]:
