@@ -7,7 +7,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import instruction_table_checks
-from lamini_assets.defs.metadata import counts_metadata, table_metadata
+from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata
 from lamini_assets.defs.partitions import seed_source_partitions
 from lamini_assets.defs.resources import PipelineConfigResource
 from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA
@@ -61,9 +61,11 @@ def seed_instructions(
             "quarantined": quarantine.height,
             "templates": rows["template"].n_unique(),
             **counts_metadata(per_source),
+            **config_metadata(config),
         },
     )
-    yield dg.MaterializeResult(asset_key="seed_quarantine", metadata=table_metadata(quarantine, "seed_quarantine"))
+    yield dg.MaterializeResult(asset_key="seed_quarantine",
+                               metadata={**table_metadata(quarantine, "seed_quarantine"), **config_metadata(config)})
 
 # Within a pool, exact duplicates are expected until dedup; ids are checked unique after it.
 seed_instruction_checks = instruction_table_checks("seed_instructions", "seed_source", seed_source_partitions, unique_ids=False)

@@ -1,15 +1,14 @@
-"""Teacher stage: the teacher's response to every instruction, and the released LaMini dataset."""
+"""Teacher stage: the teacher's response to every instruction."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import instruction_table_checks
-from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
+from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
-from lamini_assets.generation.dataset import build_lamini_dataset, export_lamini_dataset
 from lamini_assets.generation.partitions import answer_instructions
-from lamini_assets.warehouse import read_table, replace_partition, replace_table
+from lamini_assets.warehouse import read_table, replace_partition
 
 
 @dg.asset(
@@ -24,7 +23,9 @@ from lamini_assets.warehouse import read_table, replace_partition, replace_table
         "their error (and in teacher_failures); truncated answers are kept and flagged."
     ),
 )
-def responses(context: dg.AssetExecutionContext, duckdb: DuckDBResource, teacher: TeacherResource) -> dg.MaterializeResult:
+def responses(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource, teacher: TeacherResource
+) -> dg.MaterializeResult:
     label = context.partition_key
     with duckdb.get_connection() as conn:
         instructions = read_table(conn, "instructions", "instruction_source", [label])
@@ -38,36 +39,8 @@ def responses(context: dg.AssetExecutionContext, duckdb: DuckDBResource, teacher
             **table_metadata(partition.rows, "responses"),
             **counts_metadata(partition.counts),
             **teacher_metadata(client, partition.teacher_stats),
+            **config_metadata(pipeline.load()),
         }
-    )
-
-
-@dg.asset(
-    deps=["responses"],
-    group_name="teacher",
-    kinds={"duckdb", "parquet"},
-    description=(
-        "LaMini-instruction as released (instruction, response, instruction_source) plus ids and provenance. "
-        "Rows without a usable response (failed, truncated, empty) are excluded and counted. Exported as "
-        "parquet, an HF datasets folder (save_to_disk) and Alpaca-style JSON. Its data version is a hash of "
-        "its content, so it changes only when a row does."
-    ),
-)
-def lamini_dataset(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    config = pipeline.load()
-    with duckdb.get_connection() as conn:
-        dataset = build_lamini_dataset(read_table(conn, "responses"))
-        replace_table(conn, "lamini_dataset", dataset.rows)
-    exports = export_lamini_dataset(dataset.rows, config.artifacts_dir / "lamini_dataset")
-    per_source = dict(dataset.rows.group_by("instruction_source").len().iter_rows())
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(dataset.rows, "lamini_dataset"),
-            **counts_metadata(dataset.counts),
-            **counts_metadata(per_source, prefix="rows/"),
-            **{f"export/{name}": dg.MetadataValue.path(str(path)) for name, path in exports.items()},
-        },
-        data_version=dg.DataVersion(dataset.version),
     )
 
 

@@ -1,0 +1,185 @@
+"""The released LaMini-instruction dataset: usable responses with their provenance, free of
+cross-source near-duplicates, with stable row ids and a content version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from lamini_assets.dataset.config import DatasetConfig
+from lamini_assets.dedup import NoveltyConfig, make_novelty_index
+from lamini_assets.generation.filters import novelty_text
+
+# One row per released pair: LaMini's three columns, ids, and where every part came from.
+DATASET_SCHEMA: dict[str, pl.DataType] = {
+    "row_id": pl.String(),  # 16 hex of md5(instruction_source, instruction_id, cache_key)
+    "instruction": pl.String(),  # as LaMini released it: task, blank line, input
+    "response": pl.String(),
+    "instruction_source": pl.String(),
+    "instruction_id": pl.String(),
+    "task_instruction": pl.String(),
+    "task_input": pl.String(),
+    "origin": pl.String(),  # original: file:line of the seed; generated: generation:<call_id>
+    "template": pl.String(),
+    "example_ids": pl.List(pl.String()),  # generated: seeds its prompt showed
+    "topics": pl.List(pl.String()),  # topic-guided: topics its prompt named
+    "generation_cache_key": pl.String(),  # teacher cache key of the call that generated it
+    "cache_key": pl.String(),  # teacher cache key of its response
+    "teacher_model": pl.String(),
+    "finish_reason": pl.String(),
+    "generation_template_version": pl.String(),
+    "response_template_version": pl.String(),
+}
+
+# Rows left out because a row of a higher-priority source is nearly the same.
+NEAR_DUPLICATE_SCHEMA: dict[str, pl.DataType] = {
+    "row_id": pl.String(),
+    "instruction_source": pl.String(),
+    "instruction_id": pl.String(),
+    "instruction": pl.String(),
+    "neighbour_row_id": pl.String(),
+    "neighbour_source": pl.String(),
+    "neighbour_instruction_id": pl.String(),
+}
+
+_PROVENANCE = ["origin", "template", "example_ids", "topics", "generation_cache_key", "generation_template_version"]
+EXCLUSION_REASONS = ("failed", "truncated", "empty", "no_instruction")
+
+
+@dataclass
+class LaminiDataset:
+    rows: pl.DataFrame  # DATASET_SCHEMA, sorted by instruction_source, instruction_id, row_id
+    near_duplicates: pl.DataFrame  # NEAR_DUPLICATE_SCHEMA
+    counts: dict[str, int]  # responses, excluded_<reason>, near_duplicates, kept
+    version: str  # content hash (16 hex): changes only when a row does
+
+    def rows_per_source(self) -> dict[str, int]:
+        return dict(sorted(self.rows.group_by("instruction_source").len().iter_rows()))
+
+
+def build_lamini_dataset(
+    responses: pl.DataFrame, instructions: pl.DataFrame, config: DatasetConfig | None = None
+) -> LaminiDataset:
+    """Keep answered, complete, non-empty responses whose instruction is still in `instructions`,
+    carry the instruction's provenance over, drop cross-source near-duplicates; count every row left out.
+
+    `instruction` is what the teacher was asked, as LaMini released it: the task instruction, and
+    its input after a blank line when there is one; the parts stay in task_instruction/task_input.
+    """
+    config = config or DatasetConfig()
+    provenance = instructions.select("instruction_source", "instruction_id", *_PROVENANCE).with_columns(
+        pl.lit(True).alias("_has_instruction")
+    )
+    joined = responses.join(provenance, on=["instruction_source", "instruction_id"], how="left")
+    reason = (
+        pl.when(pl.col("response").is_null()).then(pl.lit("failed"))
+        .when(pl.col("truncated")).then(pl.lit("truncated"))
+        .when(pl.col("response").str.strip_chars() == "").then(pl.lit("empty"))
+        .when(pl.col("_has_instruction").is_null()).then(pl.lit("no_instruction"))
+        .otherwise(pl.lit(None))
+    )
+    marked = joined.with_columns(reason.alias("excluded_because"))
+    counts = {"responses": responses.height}
+    for name in EXCLUSION_REASONS:
+        counts[f"excluded_{name}"] = marked.filter(pl.col("excluded_because") == name).height
+    usable = marked.filter(pl.col("excluded_because").is_null())
+    rows = with_row_ids(
+        usable.select(
+            pl.when(pl.col("input") == "").then(pl.col("instruction"))
+            .otherwise(pl.concat_str([pl.col("instruction"), pl.lit("\n\n"), pl.col("input")]))
+            .alias("instruction"),
+            "response",
+            "instruction_source",
+            "instruction_id",
+            pl.col("instruction").alias("task_instruction"),
+            pl.col("input").alias("task_input"),
+            *_PROVENANCE[:5],
+            "cache_key",
+            "teacher_model",
+            "finish_reason",
+            "generation_template_version",
+            "response_template_version",
+        )
+    )
+    rows, near_duplicates = drop_cross_source_near_duplicates(rows, config.near_duplicates, config.source_priority)
+    rows = rows.sort("instruction_source", "instruction_id", "row_id")
+    counts["near_duplicates"] = near_duplicates.height
+    counts["kept"] = rows.height
+    return LaminiDataset(rows=rows, near_duplicates=near_duplicates, counts=counts, version=content_version(rows))
+
+
+def with_row_ids(rows: pl.DataFrame) -> pl.DataFrame:
+    """Prepend `row_id`: 16 hex of md5(instruction_source, instruction_id, cache_key), hashed by DuckDB
+    (md5 is the same in every version, unlike polars' row hash)."""
+    arrow_rows = rows.select("instruction_source", "instruction_id", "cache_key").to_arrow()  # noqa: F841
+    with duckdb.connect() as conn:
+        ids = conn.execute(
+            "select substr(md5(concat_ws(chr(31), instruction_source, instruction_id, coalesce(cache_key, ''))), 1, 16)"
+            " as row_id from arrow_rows"
+        ).pl()
+    return pl.concat([ids, rows], how="horizontal").select(list(DATASET_SCHEMA)).cast(DATASET_SCHEMA)
+
+
+def content_version(rows: pl.DataFrame) -> str:
+    """16 hex of sha256 over the column names and types and every row's md5 (of its JSON) in sorted
+    order: equal content gives the same version whatever the row order. Hashed inside DuckDB, with
+    no Python loop over rows."""
+    arrow_rows = rows.to_arrow()  # noqa: F841
+    schema = ",".join(f"{name}:{dtype}" for name, dtype in rows.schema.items())
+    with duckdb.connect() as conn:
+        found = conn.execute(
+            """
+            select sha256($schema || coalesce(string_agg(digest, '' order by digest), ''))
+            from (select md5(to_json(arrow_rows)) as digest from arrow_rows)
+            """,
+            {"schema": schema},
+        ).fetchone()
+    assert found is not None
+    return str(found[0])[:16]
+
+
+def drop_cross_source_near_duplicates(
+    rows: pl.DataFrame, novelty: NoveltyConfig | None, source_priority: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Leave out rows nearly the same as a kept row of a higher-priority source (kept, removed).
+
+    Sources are judged in priority order and rows in instruction_id order, so the result depends on
+    the content only, never on the order partitions were materialised in. Near-duplicates within one
+    source stay: the generation filters judged those already, and LaMini kept Alpaca's own.
+    """
+    empty = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
+    if novelty is None or rows.is_empty():
+        return rows, empty
+    index = make_novelty_index(novelty)
+    removed_ids: list[str] = []
+    neighbour_ids: list[str] = []
+    for source in source_priority:
+        part = rows.filter(pl.col("instruction_source") == source).sort("instruction_id", "row_id")
+        if part.is_empty():
+            continue
+        texts = [
+            novelty_text({"instruction": instruction, "input": task_input})
+            for instruction, task_input in zip(part["task_instruction"], part["task_input"], strict=True)
+        ]
+        ids = part["row_id"].to_list()
+        for row_id, neighbour in zip(ids, index.add_group(ids, texts), strict=True):
+            if neighbour is not None:
+                removed_ids.append(row_id)
+                neighbour_ids.append(neighbour)
+    if not removed_ids:
+        return rows, empty
+    pairs = pl.DataFrame({"row_id": removed_ids, "neighbour_row_id": neighbour_ids}, schema={"row_id": pl.String(), "neighbour_row_id": pl.String()})
+    neighbours = rows.select(
+        pl.col("row_id").alias("neighbour_row_id"),
+        pl.col("instruction_source").alias("neighbour_source"),
+        pl.col("instruction_id").alias("neighbour_instruction_id"),
+    )
+    removed = (
+        pairs.join(rows.select("row_id", "instruction_source", "instruction_id", "instruction"), on="row_id")
+        .join(neighbours, on="neighbour_row_id")
+        .select(list(NEAR_DUPLICATE_SCHEMA))
+        .sort("instruction_source", "instruction_id", "row_id")
+    )
+    return rows.join(pairs, on="row_id", how="anti"), removed
