@@ -20,11 +20,14 @@ from lamini_assets.dataset.exports import HF_FOLDER
 from lamini_assets.defs.metadata import code_version
 from lamini_assets.generation.prompts import RESPONSE_TEMPLATE_VERSION, TEMPLATE_VERSION
 
-# Rebuild when any upstream asset (or partition) was updated, once none is in progress.
-FOLLOWS_UPSTREAM = dg.AutomationCondition.eager()
-# The dataset rebuilds even while some source has never been materialised (a missing partition
-# would otherwise hold it back forever); the presence check says which source is missing.
-DATASET_CONDITION = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+_A = dg.AutomationCondition
+# Rebuild when an upstream asset (or any partition of one) was updated, once none is in progress.
+# Unlike `eager()`, a partition never materialised does not hold it back (a pipeline with one seed
+# pool or a source left out would never update), and nothing starts on a fresh instance before
+# its upstream exists.
+FOLLOWS_UPSTREAM = (
+    _A.any_deps_updated().since_last_handled() & ~_A.any_deps_in_progress() & ~_A.in_progress()
+).with_label("on_upstream_update")
 
 TEACHER_ASSETS = frozenset({"instructions", "instruction_rejects", "responses"})
 # Bumped when the dataset's build or export format changes.

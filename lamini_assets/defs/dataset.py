@@ -19,7 +19,7 @@ from lamini_assets.dataset import (
 )
 from lamini_assets.dataset.checks import missing_sources, repeated_row_ids
 from lamini_assets.dataset.exports import CARD_FILE
-from lamini_assets.defs.automation import DATASET_CONDITION
+from lamini_assets.defs.automation import FOLLOWS_UPSTREAM
 from lamini_assets.defs.metadata import config_hash, config_metadata, counts_metadata, table_metadata
 from lamini_assets.defs.resources import PipelineConfigResource
 from lamini_assets.warehouse import read_table, replace_table, table_exists
@@ -82,7 +82,7 @@ def generation_rejects(conn: duckdb_module.DuckDBPyConnection) -> dict[str, dict
     deps=["responses", "instructions", "instruction_rejects"],
     group_name="dataset",
     kinds={"duckdb", "parquet"},
-    automation_condition=DATASET_CONDITION,
+    automation_condition=FOLLOWS_UPSTREAM,
     description=(
         "LaMini-instruction as released (instruction, response, instruction_source) plus row_id and every "
         "row's provenance. Rows without a usable response (failed, truncated, empty) and cross-source "

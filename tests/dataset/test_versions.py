@@ -90,13 +90,12 @@ def test_a_crash_mid_export_leaves_no_version(tmp_path: Path, dataset, monkeypat
         assert (folder / "hf_dataset").is_dir() and (folder / "lamini_dataset.parquet").is_file()  # half written
         raise OSError("disk full")
 
-    monkeypatch.setattr(exports, "write_alpaca_json", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
+        patch.setattr(exports, "write_alpaca_json", crash)
         publish_version(store, dataset, card_of(dataset))
     assert not store.exists(f"lamini_dataset/{dataset.version}")
     assert list((tmp_path / "lamini_dataset").iterdir()) == []  # no staging folder left either
 
-    monkeypatch.undo()
     publish_version(store, dataset, card_of(dataset))
     assert read_version(store, dataset.version).height == dataset.rows.height
 
