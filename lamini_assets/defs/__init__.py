@@ -6,7 +6,7 @@ import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
 from lamini_assets.defs import dataset, generation, seeds, sql_models, teacher
-from lamini_assets.defs.automation import with_code_versions_and_automation
+from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation
 from lamini_assets.defs.resources import build_resources
 
 
@@ -33,5 +33,6 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             *teacher.response_checks,
             *dataset.dataset_checks,
         ],
+        sensors=[automation_sensor],
         resources=build_resources(config, str(path.resolve())),
     )

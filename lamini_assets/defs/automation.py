@@ -65,3 +65,15 @@ def with_code_versions_and_automation(
         return spec.replace_attributes(**changes) if changes else spec
 
     return [asset.map_asset_specs(adjust) for asset in assets]
+
+
+# Evaluates every condition above; running from the start, so `make ui` (dagster dev, with its
+# daemon) follows upstream changes without toggling Dagster's default sensor on in the UI.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "lamini_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Declarative automation: SQL models and lamini_dataset follow their upstream; teacher "
+    "assets only when the config's automation.teacher_assets is true.",
+)

@@ -194,6 +194,8 @@ def test_declarative_automation_follows_upstream_but_never_starts_the_teacher(tm
     absent = [s for s in INSTRUCTION_SOURCES if s != "alpaca"]
     body = alpaca_only_yaml(alpaca, f"dataset: {{absent_sources: {absent}}}\n")
     defs = build_definitions(write_config(body))
+    sensor = defs.resolve_sensor_def("lamini_automation")  # what `make ui`'s daemon runs, on from the start
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     instance = dg.DagsterInstance.ephemeral()
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca", instance=instance)
     materialize(defs, SEED_SQL_AND_TOPICS, instance=instance)
