@@ -69,49 +69,68 @@ def build_lamini_dataset(
     its input after a blank line when there is one; the parts stay in task_instruction/task_input.
     """
     config = config or DatasetConfig()
-    provenance = instructions.select("instruction_source", "instruction_id", *_PROVENANCE).with_columns(
-        pl.lit(True).alias("_has_instruction")
-    )
-    joined = responses.join(provenance, on=["instruction_source", "instruction_id"], how="left")
+    keys = ["instruction_source", "instruction_id"]
     reason = (
         pl.when(pl.col("response").is_null()).then(pl.lit("failed"))
         .when(pl.col("truncated")).then(pl.lit("truncated"))
         .when(pl.col("response").str.strip_chars() == "").then(pl.lit("empty"))
-        .when(pl.col("_has_instruction").is_null()).then(pl.lit("no_instruction"))
         .otherwise(pl.lit(None))
     )
-    marked = joined.with_columns(reason.alias("excluded_because"))
+    # Joins, filters and the sort run on narrow columns (ids and row positions); the text columns
+    # are gathered once, in their final order: at 2.58M rows each copy of the text is ~2 GB.
+    marked = responses.select(*keys, "cache_key", reason.alias("reason")).with_row_index("_response")
     counts = {"responses": responses.height}
-    for name in EXCLUSION_REASONS:
-        counts[f"excluded_{name}"] = marked.filter(pl.col("excluded_because") == name).height
-    usable = marked.filter(pl.col("excluded_because").is_null())
-    rows = with_row_ids(
-        usable.select(
-            pl.when(pl.col("input") == "").then(pl.col("instruction"))
-            .otherwise(pl.concat_str([pl.col("instruction"), pl.lit("\n\n"), pl.col("input")]))
-            .alias("instruction"),
-            "response",
-            "instruction_source",
-            "instruction_id",
-            pl.col("instruction").alias("task_instruction"),
-            pl.col("input").alias("task_input"),
-            *_PROVENANCE[:5],
-            "cache_key",
-            "teacher_model",
-            "finish_reason",
-            "generation_template_version",
-            "response_template_version",
-        )
+    reasons = dict(marked.group_by("reason").len().iter_rows())
+    for name in EXCLUSION_REASONS[:-1]:
+        counts[f"excluded_{name}"] = int(reasons.get(name, 0))
+    usable = marked.filter(pl.col("reason").is_null()).drop("reason")
+    positions = instructions.select(keys).with_row_index("_instruction")
+    counts["excluded_no_instruction"] = usable.join(positions, on=keys, how="anti").height
+    pairs = with_row_ids(usable.join(positions, on=keys, how="inner"))
+    texts = pairs.select(
+        "row_id", *keys,
+        responses["instruction"].gather(pairs["_response"]).alias("task_instruction"),
+        responses["input"].gather(pairs["_response"]).alias("task_input"),
     )
-    rows, near_duplicates = drop_cross_source_near_duplicates(rows, config.near_duplicates, config.source_priority)
-    rows = rows.sort("instruction_source", "instruction_id", "row_id")
+    _, near_duplicates = drop_cross_source_near_duplicates(texts, config.near_duplicates, config.source_priority)
+    if near_duplicates.height:
+        keep = ~pairs["row_id"].is_in(near_duplicates["row_id"].implode())  # one mask keeps both aligned
+        pairs, texts = pairs.filter(keep), texts.filter(keep)
+    order = pairs.select(pl.arg_sort_by(*keys, "row_id")).to_series()
+    pairs, texts = pairs[order], texts[order]  # texts are aligned with pairs row for row
+    response_at, instruction_at = pairs["_response"], pairs["_instruction"]
+    del marked, usable
+    rows = pl.DataFrame([
+        pairs["row_id"],
+        _released_instruction(texts["task_instruction"], texts["task_input"]),
+        responses["response"].gather(response_at),
+        pairs["instruction_source"],
+        pairs["instruction_id"],
+        texts["task_instruction"],
+        texts["task_input"],
+        *(instructions[name].gather(instruction_at) for name in _PROVENANCE[:5]),
+        pairs["cache_key"],
+        *(responses[name].gather(response_at) for name in ("teacher_model", "finish_reason")),
+        instructions["generation_template_version"].gather(instruction_at),
+        responses["response_template_version"].gather(response_at),
+    ]).cast(DATASET_SCHEMA)
     counts["near_duplicates"] = near_duplicates.height
     counts["kept"] = rows.height
     return LaminiDataset(rows=rows, near_duplicates=near_duplicates, counts=counts, version=content_version(rows))
 
 
+def _released_instruction(task: pl.Series, task_input: pl.Series) -> pl.Series:
+    """As LaMini released it: the task, and its input after a blank line when there is one."""
+    frame = pl.DataFrame([task, task_input])
+    return frame.select(
+        pl.when(pl.col("task_input") == "").then(pl.col("task_instruction"))
+        .otherwise(pl.concat_str([pl.col("task_instruction"), pl.lit("\n\n"), pl.col("task_input")]))
+        .alias("instruction")
+    ).to_series()
+
+
 def with_row_ids(rows: pl.DataFrame) -> pl.DataFrame:
-    """Prepend `row_id`: 16 hex of md5(instruction_source, instruction_id, cache_key), hashed by DuckDB
+    """Add `row_id`: 16 hex of md5(instruction_source, instruction_id, cache_key), hashed by DuckDB
     (md5 is the same in every version, unlike polars' row hash)."""
     arrow_rows = rows.select("instruction_source", "instruction_id", "cache_key").to_arrow()  # noqa: F841
     with duckdb.connect() as conn:
@@ -119,14 +138,15 @@ def with_row_ids(rows: pl.DataFrame) -> pl.DataFrame:
             "select substr(md5(concat_ws(chr(31), instruction_source, instruction_id, coalesce(cache_key, ''))), 1, 16)"
             " as row_id from arrow_rows"
         ).pl()
-    return pl.concat([ids, rows], how="horizontal").select(list(DATASET_SCHEMA)).cast(DATASET_SCHEMA)
+    return rows.with_columns(ids["row_id"])
 
 
 def content_version(rows: pl.DataFrame) -> str:
     """16 hex of sha256 over the column names and types and every row's md5, in sorted order: equal
     content gives the same version whatever the row order. Hashed inside DuckDB, with no Python
     loop over rows (md5 is the same in every DuckDB version)."""
-    arrow_rows = rows.to_arrow()  # noqa: F841
+    # Arrow string views share polars' buffers (the default large strings would copy every text).
+    arrow_rows = rows.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
     schema = ",".join(f"{name}:{dtype}" for name, dtype in rows.schema.items())
     with duckdb.connect() as conn:
         found = conn.execute(
@@ -190,7 +210,8 @@ def drop_cross_source_near_duplicates(
         pl.col("instruction_id").alias("neighbour_instruction_id"),
     )
     removed = (
-        pairs.join(rows.select("row_id", "instruction_source", "instruction_id", "instruction"), on="row_id")
+        pairs.join(rows.select("row_id", "instruction_source", "instruction_id",
+                               _released_instruction(rows["task_instruction"], rows["task_input"])), on="row_id")
         .join(neighbours, on="neighbour_row_id")
         .select(list(NEAR_DUPLICATE_SCHEMA))
         .sort("instruction_source", "instruction_id", "row_id")

@@ -96,7 +96,7 @@ def synthetic_dataset(total_rows: int = LAMINI_TOTAL_ROWS, seed: int = 0) -> pl.
         pl.when(pl.col("generated")).then(pl.lit("lamini-generation@1")).alias("generation_template_version"),
         pl.lit("lamini-response@1").alias("response_template_version"),
     )
-    return with_row_ids(rows.drop("row_id")).cast(DATASET_SCHEMA)
+    return with_row_ids(rows.drop("row_id")).select(list(DATASET_SCHEMA)).cast(DATASET_SCHEMA)
 
 
 def synthetic_upstream(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

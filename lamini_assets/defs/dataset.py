@@ -98,7 +98,11 @@ def lamini_dataset(
     store = config.artifact_store()
     with duckdb.get_connection() as conn:
         responses = read_table(conn, "responses")
-        instructions = read_table(conn, "instructions")
+        # Provenance only: the instructions' text is in `responses` already.
+        instructions = conn.execute(
+            "select instruction_source, instruction_id, origin, template, example_ids, topics,"
+            " generation_cache_key, generation_template_version from main.instructions"
+        ).pl()
         rejects = generation_rejects(conn)
     dataset = build_lamini_dataset(responses, instructions, config.dataset)
 
