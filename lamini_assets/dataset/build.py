@@ -86,7 +86,7 @@ def build_lamini_dataset(
     usable = marked.filter(pl.col("reason").is_null()).drop("reason")
     positions = instructions.select(keys).with_row_index("_instruction")
     counts["excluded_no_instruction"] = usable.join(positions, on=keys, how="anti").height
-    pairs = with_row_ids(usable.join(positions, on=keys, how="inner"))
+    pairs = with_row_ids(usable.join(positions, on=keys, how="inner")).sort(*keys, "row_id")  # the final order
     texts = pairs.select(
         "row_id", *keys,
         responses["instruction"].gather(pairs["_response"]).alias("task_instruction"),
@@ -96,8 +96,6 @@ def build_lamini_dataset(
     if near_duplicates.height:
         keep = ~pairs["row_id"].is_in(near_duplicates["row_id"].implode())  # one mask keeps both aligned
         pairs, texts = pairs.filter(keep), texts.filter(keep)
-    order = pairs.select(pl.arg_sort_by(*keys, "row_id")).to_series()
-    pairs, texts = pairs[order], texts[order]  # texts are aligned with pairs row for row
     response_at, instruction_at = pairs["_response"], pairs["_instruction"]
     del marked, usable
     rows = pl.DataFrame([
