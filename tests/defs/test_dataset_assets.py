@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +16,6 @@ from tests.support.dagster_runs import PROJECT_ROOT, SEED_SQL_AND_TOPICS, materi
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
 TEACHER_ASSETS = ["instructions", "instruction_rejects", "responses"]
-ALL_SOURCES_CHECKED = ["lamini_dataset"]
 
 
 def every_source_yaml(alpaca: Path) -> str:
