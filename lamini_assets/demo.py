@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 
 from lamini_assets.config import PipelineConfig, config_path_from_env, load_config
+from lamini_assets.dataset import latest_version
 from lamini_assets.defs import build_definitions
 from lamini_assets.defs.resources import teacher_progress_logger
 from lamini_assets.teacher import OFFLINE_DESCRIPTION
@@ -113,7 +114,9 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
     print(f"Teacher:       {OFFLINE_DESCRIPTION}" if teacher.is_offline
           else f"Teacher:       {teacher.model} at {teacher.base_url or 'api.openai.com'}")
     print(f"DuckDB file:   {config.duckdb_path}")
-    print(f"Exports:       {config.artifacts_dir / 'lamini_dataset'}  (parquet, HF datasets folder, Alpaca JSON)")
+    version = latest_version(config.artifact_store())
+    print(f"Dataset:       version {version} at {config.artifact_store().uri(f'lamini_dataset/{version}')}"
+          "  (parquet, HF datasets folder, Alpaca JSON, dataset card)")
     print(f"Dagster home:  {instance.root_directory}  (`make ui` shows these runs)")
 
 

@@ -113,10 +113,13 @@ class SqlModel:
     materialized: str = "table"
     parameters: tuple[str, ...] = field(default=())
 
-    @property
-    def version(self) -> str:
-        """Hash of the SQL text: the asset's code version, so an edited model shows as changed."""
-        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()[:12]
+    def code_version(self, values: dict[str, Any]) -> str:
+        """Hash of the model's SQL, the shared macros it runs with and the values bound to its
+        parameters: the asset's code version, so an edited model or macro, or a changed bound config
+        value, shows as changed in the UI."""
+        macros = (SQL_MODELS_DIR / MACROS_FILE).read_text(encoding="utf-8")
+        material = json.dumps([self.sql, macros, self.bind(values)], sort_keys=True, default=str)
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 
     def bind(self, values: dict[str, Any]) -> dict[str, Any]:
         missing = [name for name in self.parameters if name not in values]

@@ -42,8 +42,10 @@ def test_demo_materialises_every_asset_and_prints_summary(state_dir: Path) -> No
     assert duplicates > 0  # the sample has planted duplicates
     assert set(dataset) == set(INSTRUCTION_SOURCES) and min(dataset.values()) > 0
     assert unanswered == 0
-    exports = state_dir / "artifacts" / "lamini_dataset"
-    assert {path.name for path in exports.iterdir()} >= {"lamini_dataset.parquet", "hf_dataset", "alpaca_format.json"}
+    version = (state_dir / "artifacts" / "lamini_dataset" / "latest").read_text()
+    exports = state_dir / "artifacts" / "lamini_dataset" / version
+    assert {path.name for path in exports.iterdir()} == {"lamini_dataset.parquet", "hf_dataset", "alpaca_format.json", "dataset_card.md"}
+    assert f"Dataset:       version {version}" in completed.stdout
 
     # Every asset of the graph has a materialisation recorded in the instance the UI reads.
     instance = dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"])

@@ -7,7 +7,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import ids_unique_check, partition_has_rows_check
-from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
+from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation import TopicSelection, select_topics
@@ -45,6 +45,7 @@ def wikipedia_topics(
             **counts_metadata(selection.counts),
             "source": str(config.resolve(source.path)) if source.path else "none configured",
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in selection.problems[:MAX_PROBLEMS_SHOWN]) or "none"),
+            **config_metadata(config),
         }
     )
 
@@ -107,12 +108,13 @@ def instructions(
     # responses up to date; changed rows mark only this source's responses stale.
     yield dg.MaterializeResult(
         asset_key="instructions",
-        metadata={**table_metadata(partition.rows, "instructions"), **counts_metadata(partition.counts), **extra_metadata},
+        metadata={**table_metadata(partition.rows, "instructions"), **counts_metadata(partition.counts), **extra_metadata,
+                  **config_metadata(config)},
         data_version=dg.DataVersion(table_version(partition.rows)),
     )
     yield dg.MaterializeResult(
         asset_key="instruction_rejects",
-        metadata=table_metadata(partition.rejects, "instruction_rejects"),
+        metadata={**table_metadata(partition.rejects, "instruction_rejects"), **config_metadata(config)},
         data_version=dg.DataVersion(table_version(partition.rejects)),
     )
 

@@ -7,7 +7,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import partition_has_rows_check
-from lamini_assets.defs.metadata import counts_metadata, table_metadata
+from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata
 from lamini_assets.defs.partitions import seed_source_partitions
 from lamini_assets.defs.resources import PipelineConfigResource
 from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA
@@ -70,9 +70,11 @@ def seed_instructions(
             "empty_outputs": rows.filter(pl.col("output") == "").height,
             "empty_files": dg.MetadataValue.md("\n".join(f"- {file}" for file in empty_files) or "none"),
             **counts_metadata(per_source),
+            **config_metadata(config),
         },
     )
-    yield dg.MaterializeResult(asset_key="seed_quarantine", metadata=table_metadata(quarantine, "seed_quarantine"))
+    yield dg.MaterializeResult(asset_key="seed_quarantine",
+                               metadata={**table_metadata(quarantine, "seed_quarantine"), **config_metadata(config)})
 
 # Within a pool exact duplicates are expected until dedup, so ids are checked after it.
 seed_instruction_checks = [partition_has_rows_check("seed_instructions", "seed_source", seed_source_partitions)]

@@ -1,4 +1,4 @@
-"""Teacher stage: the teacher's response to every instruction, and the released LaMini dataset."""
+"""Teacher stage: the teacher's response to every instruction."""
 
 from collections.abc import Iterator
 
@@ -6,13 +6,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import ids_unique_check, partition_has_rows_check
-from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
+from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
-from lamini_assets.generation.dataset import build_lamini_dataset, export_lamini_dataset
 from lamini_assets.generation.partitions import answer_instructions
 from lamini_assets.validation import count_unanswered, response_shares
-from lamini_assets.warehouse import read_table, replace_partition, replace_table, table_version
+from lamini_assets.warehouse import read_table, replace_partition, table_version
 
 
 @dg.multi_asset(
@@ -46,7 +45,7 @@ from lamini_assets.warehouse import read_table, replace_partition, replace_table
     can_subset=True,  # `responses` alone may be selected; the failures table is written either way
 )
 def responses(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, teacher: TeacherResource
+    context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource, teacher: TeacherResource
 ) -> Iterator[dg.MaterializeResult]:
     label = context.partition_key
     with duckdb.get_connection() as conn:
@@ -65,6 +64,7 @@ def responses(
                 **table_metadata(partition.rows, "responses"),
                 **counts_metadata(partition.counts),
                 **teacher_metadata(client, partition.teacher_stats),
+                **config_metadata(pipeline.load()),
             },
             data_version=dg.DataVersion(table_version(partition.rows)),
         )
@@ -79,35 +79,6 @@ def responses(
             },
             data_version=dg.DataVersion(table_version(failures.drop("failed_at"))),
         )
-
-
-@dg.asset(
-    deps=["responses"],
-    group_name="teacher",
-    kinds={"duckdb", "parquet"},
-    description=(
-        "LaMini-instruction as released (instruction, response, instruction_source) plus ids and provenance. "
-        "Rows without a usable response (failed, truncated, empty) are excluded and counted. Exported as "
-        "parquet, an HF datasets folder (save_to_disk) and Alpaca-style JSON. Its data version is a hash of "
-        "its content, so it changes only when a row does."
-    ),
-)
-def lamini_dataset(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    config = pipeline.load()
-    with duckdb.get_connection() as conn:
-        dataset = build_lamini_dataset(read_table(conn, "responses"))
-        replace_table(conn, "lamini_dataset", dataset.rows)
-    exports = export_lamini_dataset(dataset.rows, config.artifacts_dir / "lamini_dataset")
-    per_source = dict(dataset.rows.group_by("instruction_source").len().iter_rows())
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(dataset.rows, "lamini_dataset"),
-            **counts_metadata(dataset.counts),
-            **counts_metadata(per_source, prefix="rows/"),
-            **{f"export/{name}": dg.MetadataValue.path(str(path)) for name, path in exports.items()},
-        },
-        data_version=dg.DataVersion(dataset.version),
-    )
 
 
 @dg.asset_check(

@@ -67,6 +67,7 @@ def original_instructions(label: str, seeds: pl.DataFrame) -> PartitionRows:
         pl.lit([], dtype=pl.List(pl.String())).alias("example_ids"),
         pl.lit([], dtype=pl.List(pl.String())).alias("topics"),
         pl.lit(None, dtype=pl.String()).alias("generation_cache_key"),
+        pl.lit(None, dtype=pl.String()).alias("generation_template_version"),
     )
     return PartitionRows(rows=rows, counts={"seeds": seeds.height, "kept": rows.height})
 
@@ -109,6 +110,7 @@ def generated_instructions(
                 "instruction_id": make_instruction_id(row["instruction"], row["input"]),
                 "generation_call_id": call.call_id,
                 "generation_cache_key": answer.cache_key,
+                "generation_template_version": call.template_version,
                 "template": template_of.get(call.example_ids[0], "") if call.example_ids else "",
                 "example_ids": list(call.example_ids),
                 "topics": list(call.topics),
@@ -127,6 +129,7 @@ def generated_instructions(
                 "example_ids": row["example_ids"],
                 "topics": row["topics"],
                 "generation_cache_key": row["generation_cache_key"],
+                "generation_template_version": row["generation_template_version"],
             }
             for row in filtered.kept
         ],
@@ -170,6 +173,7 @@ def answer_instructions(label: str, instructions: pl.DataFrame, teacher: Teacher
     run: TeacherRunResult = teacher.run(response_requests(tasks, teacher.config.system_prompt))
     answers = run.by_row_id()
     records = []
+    tasks = [{**row, "response_template_version": RESPONSE_TEMPLATE_VERSION} for row in tasks]
     for row in tasks:
         answer = answers[row["instruction_id"]]
         if isinstance(answer, ChatFailure):

@@ -55,4 +55,4 @@ def test_teacher_calling_assets_share_the_teacher_pool(state_dir) -> None:
         assert graph.get(dg.AssetKey(name)).pools == {"teacher"}
     assert not graph.get(dg.AssetKey("seed_stats")).pools
     for name in ("instructions", "responses", "wikipedia_topics", "lamini_dataset"):
-        assert graph.get(dg.AssetKey(name)).group_name in {"generation", "teacher"}
+        assert graph.get(dg.AssetKey(name)).group_name in {"generation", "teacher", "dataset"}
