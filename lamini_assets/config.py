@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lamini_assets.artifacts import LocalArtifactStore
 from lamini_assets.dataset.config import DatasetConfig
-from lamini_assets.generation.config import GenerationConfig
+from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
 from lamini_assets.teacher.config import TeacherConfig
@@ -65,6 +65,7 @@ class PipelineConfig(BaseModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)

@@ -75,6 +75,16 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
     conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
 
 
+def table_version(frame: pl.DataFrame) -> str:
+    """A content hash of the rows in a fixed order (16 hex chars): the Dagster data version of a
+    table or partition, so it changes only when a row does and downstream goes stale only then."""
+    digest = hashlib.sha256()
+    for row in frame.sort(frame.columns, nulls_last=True).iter_rows():
+        digest.update(json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
 def read_table(
     conn: duckdb.DuckDBPyConnection,
     table: str,

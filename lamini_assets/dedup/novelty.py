@@ -230,6 +230,12 @@ class MinHashNoveltyIndex(NoveltyIndex):
         # The smallest number of equal signature slots that reaches the threshold.
         self._min_equal = int(np.ceil(config.minhash_threshold * config.num_perm - 1e-9))
 
+    def __getstate__(self) -> dict[str, object]:
+        # Only the rows in use are saved, not the spare capacity.
+        state = self.__dict__.copy()
+        state["_signatures"] = self._signatures[: len(self._ids)]
+        return state
+
     def _band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(n, bands) uint64: one key per band, equal only when the band's r values are equal."""
         used = signatures[:, : self.bands * self.rows_per_band].astype(np.uint64)
@@ -244,7 +250,14 @@ class MinHashNoveltyIndex(NoveltyIndex):
         if needed > len(self._signatures):
             # In-place realloc: large arrays grow by remapping pages, without a second copy in memory.
             capacity = max(needed, len(self._signatures) * 5 // 4)
-            self._signatures.resize((capacity, self.config.num_perm), refcheck=False)
+            if self._signatures.flags.owndata:
+                self._signatures.resize((capacity, self.config.num_perm), refcheck=False)
+            else:
+                # Unpickled arrays are views of the pickle's buffer and cannot be resized: copy once
+                # into an array of our own, which then grows in place.
+                grown = np.empty((capacity, self.config.num_perm), dtype=np.uint32)
+                grown[:first] = self._signatures[:first]
+                self._signatures = grown
         self._signatures[first:needed] = signatures
         self._ids.extend(ids)
         positions = np.repeat(np.arange(first, needed, dtype=np.int32), self.bands)
