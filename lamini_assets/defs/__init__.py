@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import generation, seeds, sql_models, teacher
+from lamini_assets.defs import generation, seeds, sql_models, teacher, training
+from lamini_assets.defs.partitions import student_partitions
 from lamini_assets.defs.resources import build_resources
 
 
@@ -21,12 +22,15 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             generation.instructions,
             teacher.responses,
             teacher.lamini_dataset,
+            training.train_split,
+            *([training.build_student_checkpoints(student_partitions(config))] if config.students else []),
         ],
         asset_checks=[
             *seeds.seed_instruction_checks,
             seeds.seed_dedup_ids_unique,
             *generation.instruction_checks,
             *teacher.response_checks,
+            training.evaluation_only_not_in_training,
         ],
         resources=build_resources(config, str(path.resolve())),
     )
