@@ -196,7 +196,7 @@ def build_student_checkpoints(partitions_def: dg.PartitionsDefinition) -> dg.Ass
         context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
     ) -> dg.MaterializeResult:
         config = pipeline.load()
-        job, seen = training_job(config, context.partition_key, context.run_id)
+        job, seen = training_job(config, context.partition_key, context.run.run_id)
         context.log.info(f"training {job.checkpoint_key} on {seen.height} rows of dataset {job.dataset_version}")
         client, arguments = training_launch(config.training.launcher, job)
         reported = client.run(context=context, **arguments).get_materialize_result()

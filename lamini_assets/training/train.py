@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
 def train(job: TrainingJob, pipes: PipesContext) -> int:
     import torch
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     from lamini_assets.training import data, models
     from lamini_assets.training.card import model_card
@@ -211,7 +210,7 @@ def train(job: TrainingJob, pipes: PipesContext) -> int:
     )
 
     # -- train, resuming from the last trainer checkpoint of this job if a run was killed
-    last = get_last_checkpoint(arguments.output_dir) if Path(arguments.output_dir).is_dir() else None
+    last = last_complete_checkpoint(Path(arguments.output_dir))
     resumed_from = int(Path(last).name.split("-")[-1]) if last else 0
     log.info(f"resuming from {last} (step {resumed_from})" if last else "starting from step 0")
     started = time.perf_counter()
@@ -265,6 +264,14 @@ def train(job: TrainingJob, pipes: PipesContext) -> int:
     report(pipes, summary, store.uri(f"{job.checkpoint_key}/{LOSS_CURVE_FILE}"), curve)
     shutil.rmtree(work_dir / "trainer", ignore_errors=True)  # resumable state is no longer needed
     return 0
+
+
+def last_complete_checkpoint(output_dir: Path) -> str | None:
+    """The newest trainer checkpoint that was fully written (a kill can land in the middle of a save,
+    and the trainer writes trainer_state.json last)."""
+    complete = [path for path in output_dir.glob("checkpoint-*")
+                if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()]
+    return str(max(complete, key=lambda path: int(path.name.split("-")[-1]))) if complete else None
 
 
 def _counting(trainer_class: type) -> type:

@@ -12,8 +12,8 @@ import pytest
 from lamini_assets.config import load_config
 from lamini_assets.defs import build_definitions
 from lamini_assets.training.models import load_checkpoint
-from support.dagster_runs import PROJECT_ROOT, materialization_metadata, materialize
-from support.lamini_dataset_fixture import dataset_frame, p3_rows, publish_version
+from tests.support.dagster_runs import PROJECT_ROOT, materialization_metadata, materialize
+from tests.support.lamini_dataset_fixture import dataset_frame, p3_rows, publish_version
 
 EVAL_ONLY = PROJECT_ROOT / "data" / "sample" / "eval_only_instructions.jsonl"
 TINY = "tiny: {vocab_size: 400, hidden_size: 32, layers: 1, heads: 2, feed_forward_size: 64}"
@@ -85,8 +85,9 @@ def test_an_evaluation_set_added_after_the_split_fails_the_check(published, stat
     defs = build_definitions(training_config(tmp_path, [EVAL_ONLY, new_set]))
     result = dg.materialize(
         [*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.checks_for_assets("train_split"),
-        resources=defs.resources,
+        resources=defs.resources, raise_on_error=False,
     )
+    assert not result.success  # blocking: the run fails, so nothing downstream would train on it
     check = check_evaluations(result)["evaluation_only_not_in_training"]
     assert not check.passed
     assert check.metadata["leaked_rows"].value == 1
