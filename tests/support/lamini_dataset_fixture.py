@@ -33,7 +33,7 @@ def p3_rows(limit: int, max_prompt_words: int = 60) -> list[tuple[str, str]]:
     for path in sorted(P3_SAMPLE.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines()[1:]:
             if len(pairs) >= limit:
-                return pairs
+                return pairs[:limit]
             item = json.loads(line)
             prompt = item["prompt"].strip()
             completion = item["completion"].replace("<|endoftext|>", "").strip()
