@@ -114,6 +114,7 @@ def test_students_train_through_pipes_with_lineage(published, state_dir) -> None
         card = (folder / "README.md").read_text()
         assert "base_model" not in card.split("---")[1]  # from_config: no hub base in the card metadata
         assert metadata["dataset_version"] in card and "offline-stand-in" in card
+        assert "| alpaca |" in card and "| final train loss |" in card and "| learning_rate | 0.001 |" in card
         model, tokenizer = load_checkpoint(str(folder), "encoder-decoder" if student == "t5-tiny" else "decoder-only")
         assert model.num_parameters() > 0 and tokenizer.eos_token == "</s>"
 
