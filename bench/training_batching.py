@@ -10,7 +10,8 @@ non-pad tokens), pad-to-max-length for a few random batches (every batch has the
 
 - ours: length-grouped sampling (`train_sampling_strategy="group_by_length"`) + padding to the
   batch's longest sequence (lamini_assets.training.data);
-- pad-to-max-length: every batch padded to 512 source / 512 target tokens (LaMini's limits), random order;
+- pad-to-max-length: every batch padded to the limits, random order: 512 source and 512 target
+  tokens for encoder-decoder students, 512 tokens of prompt and response for decoder-only ones;
 - HF default: random order, padding to the batch's longest sequence.
 
 The figure is non-pad tokens trained per second of the process's CPU time (forward, backward,
@@ -124,7 +125,9 @@ def main() -> None:
 
     rows = lamini_like_rows(args.rows)
     tokenizer = train_tokenizer([*rows["instruction"], *rows["response"]], vocab_size=2000)
-    encoded = encode(rows, tokenizer, args.family, MAX_LENGTH, MAX_LENGTH)
+    # Decoder-only: prompt and response share the 512 positions (responses keep up to 128 tokens).
+    limits = (MAX_LENGTH, MAX_LENGTH) if args.family == "encoder-decoder" else (MAX_LENGTH - 128, 128)
+    encoded = encode(rows, tokenizer, args.family, *limits)
     source = np.array([len(ids) for ids in encoded["input_ids"]])
     words_in, words_out = rows["instruction"].str.split(" ").list.len(), rows["response"].str.split(" ").list.len()
     print(f"{args.rows} rows: instruction {words_in.mean():.1f} words, response {words_out.mean():.1f} words on average; "
