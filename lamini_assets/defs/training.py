@@ -61,8 +61,7 @@ def _current_split(config: PipelineConfig) -> tuple[dict[str, str], pl.DataFrame
 def train_split(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
     config = pipeline.load()
     store = config.artifact_store()
-    with duckdb.get_connection() as conn:
-        version, dataset = read_latest_dataset(store, conn)
+    version, dataset = read_latest_dataset(store)
     evaluation_only = load_evaluation_only(config.training.evaluation_only)
     split = split_dataset(dataset, version, config.training.split, evaluation_only)
     settings = split_hash(config.training.split, evaluation_only)

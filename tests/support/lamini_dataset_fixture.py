@@ -1,8 +1,5 @@
-"""A `lamini_dataset` version in the Dataset contract's layout, built from real P3 rows, for training tests.
-
-Until the dataset stage (issue 9) lands, training tests build their own dataset version: the contract's
-columns, the parquet at `lamini_dataset/<version>/lamini_dataset.parquet` and `lamini_dataset/latest`.
-"""
+"""A published `lamini_dataset` version built from real P3 rows, for training tests that need a
+dataset of known content without running the teacher stages."""
 
 from __future__ import annotations
 
@@ -13,6 +10,8 @@ from pathlib import Path
 import polars as pl
 
 from lamini_assets.artifacts import LocalArtifactStore
+from lamini_assets.dataset import DATASET_SCHEMA, point_latest, version_key
+from lamini_assets.dataset.exports import PARQUET_FILE
 from lamini_assets.schema import INSTRUCTION_SOURCES, make_instruction_id
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -53,18 +52,17 @@ def dataset_frame(pairs: list[tuple[str, str]], teacher_model: str = "offline-st
         records.append({
             "row_id": row_id, "instruction": instruction, "response": response, "instruction_source": source,
             "instruction_id": instruction_id, "task_instruction": instruction, "task_input": "",
-            "origin": f"p3:{index}", "template": "p3", "example_ids": None, "topics": None,
+            "origin": f"p3:{index}", "template": "p3", "example_ids": [], "topics": [],
             "generation_cache_key": None, "cache_key": cache_key, "teacher_model": teacher_model,
-            "finish_reason": "stop",
+            "finish_reason": "stop", "generation_template_version": None, "response_template_version": "test@1",
         })
-    frame = pl.DataFrame(records, schema_overrides={"example_ids": pl.String, "topics": pl.String,
-                                                    "generation_cache_key": pl.String})
+    frame = pl.DataFrame(records, schema=DATASET_SCHEMA)
     return frame.unique("row_id", keep="first", maintain_order=True)  # P3 repeats a few prompts
 
 
 def publish_version(store: LocalArtifactStore, frame: pl.DataFrame) -> str:
-    """Write a dataset version where `lamini_assets.dataset.latest_version/read_version` find it."""
+    """Publish the rows as the newest version (its parquet file only) and point `latest` at it."""
     version = hashlib.sha256(frame.write_json().encode()).hexdigest()[:16]
-    store.publish_dir(f"lamini_dataset/{version}", lambda folder: frame.write_parquet(folder / "lamini_dataset.parquet"))
-    store.write_bytes("lamini_dataset/latest", version.encode())
+    store.publish_dir(version_key(version), lambda folder: frame.write_parquet(folder / PARQUET_FILE))
+    point_latest(store, version)
     return version
