@@ -14,6 +14,7 @@ from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
 from lamini_assets.teacher.config import TeacherConfig
+from lamini_assets.training.config import Students, TrainingConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "configs" / "demo.yaml"
@@ -69,6 +70,8 @@ class PipelineConfig(BaseModel):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    students: Students = Field(default_factory=list)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
     # Directory that relative source paths resolve against: the config file's own folder.
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
 
@@ -131,7 +134,9 @@ def load_config(path: Path | str | None = None) -> PipelineConfig:
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(document).__name__}")
     try:
-        return PipelineConfig.model_validate({**document, "base_dir": path.resolve().parent})
+        return PipelineConfig.model_validate(
+            {**document, "base_dir": path.resolve().parent}, context={"base_dir": path.resolve().parent}
+        )
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()

@@ -100,12 +100,19 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
         ).pl()
         rejected = conn.execute("select count(*) from main.instruction_rejects").fetchone()[0]
         failures = conn.execute("select count(*) from main.teacher_failures").fetchone()[0]
+        checkpoints = conn.execute(
+            "select student, family, round(train_loss, 3) as train_loss, round(validation_loss, 3) as validation_loss, "
+            "uri from main.student_checkpoints order by student"
+        ).pl() if config.students else None
     table_format = pl.Config(tbl_width_chars=140, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True)
     with table_format:
         print("\nSeed pools (seed_stats):")
         print(stats)
         print("\nInstructions and the LaMini dataset, by instruction_source:")
         print(by_source)
+        if checkpoints is not None:
+            print("\nStudents (student_checkpoints; rows that trained each: training_manifest):")
+            print(checkpoints)
     total = stats.filter(stats["seed_source"] == "all").row(0, named=True)
     print(f"\n{total['rows']} seed rows loaded, {total['duplicates_removed']} exact duplicates removed, "
           f"{quarantined} rows quarantined; {rejected} generated candidates filtered out "
