@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamini_assets.artifacts import LocalArtifactStore
+from lamini_assets.evaluation.config import EvaluationConfig
 from lamini_assets.generation.config import GenerationConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
@@ -57,6 +58,7 @@ class PipelineConfig(BaseModel):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     # Directory that relative source paths resolve against: the config file's own folder.
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
 
