@@ -1,8 +1,6 @@
 """Evaluation stage: scores per student (benchmarks through lm-eval, ROUGE-L, teacher judge), the
 blinded human rating round trip, and the leaderboard."""
 
-from __future__ import annotations
-
 import base64
 import json
 import sys
@@ -51,7 +49,7 @@ def _held_out_rows(conn: Any, dataset_version: str) -> pl.DataFrame:
            where s.split = 'test' and s.dataset_version = ? order by d.row_id""", [dataset_version]).pl()
 
 
-def _job(config: PipelineConfig, checkpoint: dict[str, Any], items: dict[str, pl.DataFrame], output: Path) -> dict:
+def _job(config: PipelineConfig, checkpoint: dict[str, Any], items: dict[str, pl.DataFrame], output: Path) -> dict[str, Any]:
     store = config.artifact_store()
     key = f"checkpoints/{checkpoint['student']}/{checkpoint['checkpoint_id']}"
     models = [{"model_kind": "distilled", "path": store.uri(key)}]
@@ -149,6 +147,8 @@ def build_evaluation_assets(student_partitions: dg.PartitionsDefinition) -> list
             "judge/ungraded": ungraded,
             "judge/failed_calls": failures.height,
             "seconds": dg.MetadataValue.json(result.get("seconds", {})),
+            "launcher": config.evaluation.launcher,
+            "evaluation_pid": result["pid"],
             **(teacher_metadata(client, stats) if stats else {}),
         })
 

@@ -5,6 +5,7 @@ script `python -m lamini_assets.evaluation.run`; its input and output are plain 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -42,7 +43,7 @@ def evaluate_job(job: dict[str, Any], log: Callable[[str], None] = print) -> dic
                            for item, text in zip(items, texts, strict=True))
         timings[label] = round(time.monotonic() - started, 2)
         log(f"{label}: done in {timings[label]:.1f}s")
-    result = {"scores": scores, "answers": answers, "seconds": timings}
+    result = {"scores": scores, "answers": answers, "seconds": timings, "pid": os.getpid()}
     output = Path(job["output"])
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result), encoding="utf-8")
