@@ -30,7 +30,7 @@ def _title(task: str) -> str:
 
 
 def _model_label(student: str, kind: str) -> str:
-    return f"{student} (base)" if kind == "base" else student
+    return f"{student} ({kind})"
 
 
 def _pct(value: float | None) -> str:
@@ -118,7 +118,7 @@ def _instruction_tables(scores: pl.DataFrame, models: list[tuple[str, str]]) -> 
              for r in scores.filter((pl.col("task") == ROUGE_TASK) & (pl.col("metric") == "rouge_l")).iter_rows(named=True)}
     if rouge:
         rows = []
-        for student in sorted({s for s, _ in models}):
+        for student in sorted({s for s, _ in rouge}):
             base, distilled = rouge.get((student, "base")), rouge.get((student, "distilled"))
             rows.append([student, _pct(base[0] if base else None), _pct(distilled[0] if distilled else None),
                          str((distilled or base)[1])])
@@ -169,7 +169,7 @@ def _ratings_chart(models: list[tuple[str, str]], judge: dict, human: dict) -> b
     import matplotlib.pyplot as plt
 
     panels = [(name, dist) for name, dist in (("Teacher judge", judge), ("Human raters", human)) if dist]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 0.6 * len(models) + 2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 0.6 * len(models) + 2.4), squeeze=False)
     grade_colors = {"A": "#2ca02c", "B": "#98df8a", "C": "#ffbb78", "D": "#d62728"}
     for ax, (name, dist) in zip(axes[0], panels, strict=True):
         labels = [_model_label(s, k) for s, k in models if (s, k) in dist]
@@ -182,7 +182,7 @@ def _ratings_chart(models: list[tuple[str, str]], judge: dict, human: dict) -> b
         ax.set_xlabel("share of answers (%)")
         ax.set_title(f"{name}: A (valid, satisfying) to D (invalid)")
         ax.invert_yaxis()
-        ax.legend(ncol=4, fontsize=8, loc="lower right")
+        ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     fig.tight_layout()
     return _png(fig)
 

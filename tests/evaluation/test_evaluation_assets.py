@@ -99,7 +99,7 @@ def test_eval_scores_leaderboard_and_rating_round_trip(tmp_path: Path, state_dir
 
     board = materialization_metadata(run(with_sheet, ["leaderboard"]), "leaderboard")
     text = board["leaderboard"]
-    assert "| gpt2_tiny (base) |" in text and "| t5_tiny |" in text and "Average" in text
+    assert "| gpt2_tiny (base) |" in text and "| t5_tiny (distilled) |" in text and "Average" in text
     assert "ARC-C (acc_norm)" in text and "SST (acc)" in text and "Human ratings" in text and "Teacher judge ratings" in text
     assert "ROUGE-L" in text
     for name in ("benchmarks.png", "ratings.png"):
