@@ -15,6 +15,8 @@ import pytest
 from lamini_assets.config import load_config
 from lamini_assets.defs.evaluation import build_evaluation_assets
 from lamini_assets.defs.resources import build_resources
+from lamini_assets.evaluation.items import user_oriented_items
+from lamini_assets.evaluation.scores import answer_frame
 from tests.support.dagster_runs import materialization_metadata
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +25,8 @@ STUDENTS = dg.StaticPartitionsDefinition(["gpt2_tiny", "t5_tiny"])
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-SAMPLE_TASKS = PROJECT_ROOT.parent / "shared" / "data" / "lamini_eval_sample"
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SAMPLE_TASKS = SHARED_DATA / "lamini_eval_sample"
 TASKS = ["sst2", "arc_challenge"]  # a light subset keeps this test quick; test_benchmarks runs all nine
 
 
@@ -107,27 +110,36 @@ def test_eval_scores_leaderboard_and_rating_round_trip(tmp_path: Path, state_dir
         assert Path(board[f"chart_file/{name}"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bad_filled_sheet_fails_and_imports_nothing(tmp_path: Path, state_dir: Path, install_checkpoints) -> None:
-    install_checkpoints(state_dir)
+def test_bad_filled_sheet_fails_and_imports_nothing(tmp_path: Path, state_dir: Path) -> None:
+    # Answers as eval_scores writes them (the full path is covered above), without running models.
+    items = {"user_oriented": user_oriented_items(SHARED_DATA / "self_instruct_user_oriented_instructions.jsonl", 6)}
+    answers = answer_frame([{"student": s, "checkpoint_id": "c1", "model_kind": k, "item_set": "user_oriented",
+                             "item_id": item_id, "answer": f"{s} {k} {item_id}"}
+                            for s in ("t5_tiny", "gpt2_tiny") for k in ("base", "distilled")
+                            for item_id in items["user_oriented"]["item_id"]], items, "v1", "run")
+    with duckdb.connect(str(state_dir / "lamini.duckdb")) as conn:
+        conn.execute("create table student_answers as select * from answers")
     defs = definitions(write_config(tmp_path, "in_process"))
-    run(defs, ["eval_scores"], "t5_tiny")
     sheet_meta = materialization_metadata(run(defs, ["rating_sheet"]), "rating_sheet")
     rows = list(csv.DictReader(io.StringIO(Path(sheet_meta["sheet"]).read_text())))
-    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
-    for path, broken in ((good, None), (bad, 3)):
+    first, second, bad = tmp_path / "first.csv", tmp_path / "second.csv", tmp_path / "bad.csv"
+    for path, grade, broken in ((first, "B", None), (second, "A", None), (bad, "C", 3)):
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows({**r, "rating": "X" if n == broken else "B"} for n, r in enumerate(rows))
-    run(definitions(write_config(tmp_path, "in_process", [str(good)])), ["human_ratings"])
-    failed = run(definitions(write_config(tmp_path, "in_process", [str(good), str(bad)])), ["human_ratings"],
+            writer.writerows({**r, "rating": "X" if n == broken else grade} for n, r in enumerate(rows))
+    run(definitions(write_config(tmp_path, "in_process", [str(first)])), ["human_ratings"])
+    # A good sheet and a bad one together: the good one must not land on its own.
+    failed = run(definitions(write_config(tmp_path, "in_process", [str(second), str(bad)])), ["human_ratings"],
                  raise_on_error=False)
     assert not failed.success
     failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
-    assert f"{bad}: row 4 " in failure.step_failure_data.error.message and "rating 'X'" in failure.step_failure_data.error.message
+    message = failure.step_failure_data.error.message
+    assert f"{bad}: row 4 " in message and "rating 'X'" in message
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
-        kept = conn.execute("select count(*), count(distinct sheet) from human_ratings").fetchone()
-    assert kept == (len(rows), 1)  # the earlier import stands; nothing of the bad pair was written
+        kept = conn.execute("select count(*), any_value(sheet), any_value(rating), count(distinct sheet) "
+                            "from human_ratings").fetchone()
+    assert kept == (len(rows), str(first), "B", 1)  # the earlier import stands untouched
 
 
 def test_missing_checkpoint_is_a_clear_failure(tmp_path: Path, state_dir: Path) -> None:
