@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from lamini_assets.config import PROJECT_ROOT, PipelineConfig
 from lamini_assets.defs.metadata import table_metadata, teacher_metadata
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
+from lamini_assets.dataset import read_version
 from lamini_assets.evaluation.benchmarks import resolve_tasks
 from lamini_assets.evaluation.instruction import judge_answers
 from lamini_assets.evaluation.items import DEFAULT_USER_ORIENTED, held_out_items, user_oriented_items
@@ -40,13 +41,21 @@ def latest_checkpoint(conn: Any, student: str) -> dict[str, Any]:
     return found.row(0, named=True)
 
 
-def _held_out_rows(conn: Any, dataset_version: str) -> pl.DataFrame:
-    if not (table_exists(conn, "train_split") and table_exists(conn, "lamini_dataset")):
-        return pl.DataFrame(schema={"row_id": pl.String, "instruction": pl.String, "response": pl.String})
-    return conn.execute(
-        """select d.row_id, d.instruction, d.response from main.train_split s
-           join main.lamini_dataset d using (row_id)
-           where s.split = 'test' and s.dataset_version = ? order by d.row_id""", [dataset_version]).pl()
+def _held_out_rows(conn: Any, store: Any, dataset_version: str) -> pl.DataFrame:
+    """The checkpoint's held-out rows (train_split 'test') with instruction and teacher response, read
+    from the exact dataset version it trained on (falling back to the lamini_dataset table)."""
+    empty = pl.DataFrame(schema={"row_id": pl.String, "instruction": pl.String, "response": pl.String})
+    if not table_exists(conn, "train_split"):
+        return empty
+    test_ids = conn.execute("select distinct row_id from main.train_split where split = 'test' and dataset_version = ?",
+                            [dataset_version]).pl()
+    try:
+        rows = read_version(store, dataset_version)
+    except FileNotFoundError:
+        if not table_exists(conn, "lamini_dataset"):
+            return empty
+        rows = conn.execute("select row_id, instruction, response from main.lamini_dataset").pl()
+    return rows.select("row_id", "instruction", "response").join(test_ids, on="row_id").sort("row_id")
 
 
 def _job(config: PipelineConfig, checkpoint: dict[str, Any], items: dict[str, pl.DataFrame], output: Path) -> dict[str, Any]:
@@ -106,7 +115,7 @@ def build_evaluation_assets(student_partitions: dg.PartitionsDefinition) -> list
         settings = config.evaluation.instruction_following
         with duckdb.get_connection() as conn:
             checkpoint = latest_checkpoint(conn, student)
-            held_out_rows = _held_out_rows(conn, checkpoint["dataset_version"])
+            held_out_rows = _held_out_rows(conn, config.artifact_store(), checkpoint["dataset_version"])
         user_path = config.resolve(settings.user_oriented_path) if settings.user_oriented_path else DEFAULT_USER_ORIENTED
         items = {"held_out": held_out_items(held_out_rows, settings.held_out_items),
                  "user_oriented": user_oriented_items(user_path, settings.user_oriented_items)}
