@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lamini_assets.artifacts import LocalArtifactStore
 from lamini_assets.dataset.config import DatasetConfig
+from lamini_assets.evaluation.config import EvaluationConfig
 from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
@@ -72,6 +73,7 @@ class PipelineConfig(BaseModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     students: Students = Field(default_factory=list)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     # Directory that relative source paths resolve against: the config file's own folder.
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
 

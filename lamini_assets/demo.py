@@ -125,6 +125,10 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
     print(f"Dataset:       version {version} at {config.artifact_store().uri(f'lamini_dataset/{version}')}"
           "  (parquet, HF datasets folder, Alpaca JSON, dataset card)")
     print(f"Dagster home:  {instance.root_directory}  (`make ui` shows these runs)")
+    leaderboard = config.artifacts_dir / "leaderboard" / "leaderboard.md"
+    if leaderboard.is_file():  # the evaluation stage's first table: every student beside its base
+        print(f"\nLeaderboard ({leaderboard}, charts beside it):\n")
+        print(leaderboard.read_text(encoding="utf-8").split("\n\n### ")[0].split("\n\n", 1)[-1])
 
 
 if __name__ == "__main__":

@@ -164,13 +164,20 @@ def short_answer(prompt: str, choice: int = 0) -> str:
     return rng.choice(openers) + rng.choice(follow_ups) + rng.choice(closers)
 
 
+def judge_answer(prompt: str, choice: int = 0) -> str | None:
+    """A grading prompt that asks for "Rating: <A, B, C or D>" gets a deterministic grade; None otherwise."""
+    if "Rating: <A, B, C or D>" not in prompt:
+        return None
+    return f"Rating: {'ABCD'[_rng(prompt, choice).randrange(4)]}"
+
+
 def offline_completion(messages: tuple[dict[str, str], ...], max_tokens: int | None, n: int) -> tuple[list[str], str]:
     """The stand-in's choices for a chat, and the finish reason ("length" when cut at max_tokens)."""
     prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), messages[-1]["content"])
     texts: list[str] = []
     finish_reason = "stop"
     for choice in range(n):
-        text = generation_answer(prompt, choice) or short_answer(prompt, choice)
+        text = generation_answer(prompt, choice) or judge_answer(prompt, choice) or short_answer(prompt, choice)
         tokens = text.split()
         if max_tokens is not None and len(tokens) > max_tokens:
             text = " ".join(tokens[:max_tokens])
