@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import generation, seeds, sql_models, teacher
+from lamini_assets.defs import generation, lineage, seeds, sql_models, teacher
 from lamini_assets.defs.resources import build_resources
 
 
@@ -21,6 +21,7 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             generation.instructions,
             teacher.responses,
             teacher.lamini_dataset,
+            lineage.lineage_report,
         ],
         asset_checks=[
             *seeds.seed_instruction_checks,
