@@ -13,6 +13,8 @@ CELL_CHARS = 100
 def _cell(value: Any, width: int = CELL_CHARS) -> str:
     if value is None:
         return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     if isinstance(value, (dict, list)):
         value = json.dumps(value, ensure_ascii=False, default=str)
     text = str(value).replace("\n", "\\n")
