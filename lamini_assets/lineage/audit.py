@@ -309,18 +309,17 @@ class Audit:
         return exchange
 
     def _teacher_requests(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        if not keys:
-            return {}
-        if self.sources.teacher_requests is not None:
-            found = self.sources.teacher_requests(keys)
-            if found:
-                return found
-        if table_exists(self.conn, TEACHER_REQUESTS_TABLE):
+        """Requests from the teacher cache, then from a `teacher_requests` table for keys still missing."""
+        found: dict[str, dict[str, Any]] = {}
+        if keys and self.sources.teacher_requests is not None:
+            found.update(self.sources.teacher_requests(keys))
+        missing = [k for k in keys if k not in found]
+        if missing and table_exists(self.conn, TEACHER_REQUESTS_TABLE):
             rows = _records(self.conn.execute(
-                f"select * from main.{TEACHER_REQUESTS_TABLE} where cache_key in (select unnest(?))", [keys]
+                f"select * from main.{TEACHER_REQUESTS_TABLE} where cache_key in (select unnest(?))", [missing]
             ))
-            return {r.pop("cache_key"): {k: _json_value(v) for k, v in r.items()} for r in rows}
-        return {}
+            found.update({r.pop("cache_key"): {k: _json_value(v) for k, v in r.items()} for r in rows})
+        return found
 
     # ---- source -------------------------------------------------------------------------------
     def source(self, label: str) -> dict[str, Any]:

@@ -75,6 +75,9 @@ def build_lineage_tables(state: Path) -> LineageFixture:
     cache = ResponseCache(cache_dir)
     dataset_rows: list[dict[str, object]] = []
     replies: dict[str, list[str]] = {}  # generation call -> the instructions its reply held
+    generation_requests: dict[str, dict[str, object]] = {}
+    call_examples: dict[str, list[str]] = {}
+    seeds_text = dict(seeds.select("instruction_id", "instruction").iter_rows())
     examples_of = {t: ids[:3] for t, ids in seeds.group_by("template", maintain_order=True).agg("instruction_id").iter_rows()}
     for number, seed in enumerate(seeds.iter_rows(named=True)):
         source = INSTRUCTION_SOURCES[number % len(INSTRUCTION_SOURCES)]
@@ -85,7 +88,8 @@ def build_lineage_tables(state: Path) -> LineageFixture:
         instruction_id = make_instruction_id(task, task_input)
         response_key = hashlib.sha256(f"response{instruction_id}".encode()).hexdigest()
         generation_key = hashlib.sha256(f"call{number // 5}".encode()).hexdigest() if generated else None
-        examples = examples_of[seed["template"]] if generated else []
+        # One call shows one set of examples: the seeds of its first row's template.
+        examples = call_examples.setdefault(generation_key, examples_of[seed["template"]]) if generated else []
         topics = ["Physics", "Music history", "Rivers"] if source == "self_instruct_with_topic" else []
         dataset_rows.append({
             "row_id": _hash(source, instruction_id, response_key),
@@ -108,12 +112,21 @@ def build_lineage_tables(state: Path) -> LineageFixture:
         })
         if generated:
             replies.setdefault(generation_key, []).append(f"<example>{task}</example>")
-    cache.put_many([
+            shown = "\n".join(f"<example>{seeds_text[i]}</example>" for i in examples)
+            generation_requests[generation_key] = {
+                "backend": "openai", "model": "gpt-3.5-turbo", "template_version": "generation-v1",
+                "messages": [{"role": "user", "content": f"Generate 10 diverse examples like these:\n{shown}"}],
+                "params": {"temperature": 1.0, "max_tokens": 1024},
+            }
+    answers = [
         (key, CachedAnswer(texts=["\n".join(examples)], finish_reason="stop", model="gpt-3.5-turbo", prompt_tokens=100,
                            completion_tokens=20, created_at="2026-11-27T00:00:00+00:00", latency_seconds=0.5))
         for key, examples in replies.items()
-    ])
-    cache.close()
+    ]
+    if hasattr(ResponseCache, "get_requests"):  # i8's cache stores each request with its answer
+        cache.put_many([(key, answer, generation_requests[key]) for key, answer in answers])
+    else:
+        cache.put_many(answers)
     dataset = pl.DataFrame(dataset_rows).unique("row_id", keep="first").sort("instruction_source", "instruction_id")
 
     # Version 1 lacks every 17th row; version 2 lacks every 23rd.

@@ -26,6 +26,7 @@ def audit(indexed):
     conn = duckdb.connect(str(indexed.db), read_only=True)
     cache = ResponseCache(indexed.cache_dir)
     sources = AuditSources(
+        teacher_requests=getattr(cache, "get_requests", None),
         teacher_answers=lambda keys: {k: asdict(v) for k, v in cache.get_many(keys).items()},
         dataset_card=lambda v: indexed.store.read_bytes(f"lamini_dataset/{v}/dataset_card.md").decode()
         if indexed.store.exists(f"lamini_dataset/{v}/dataset_card.md") else None,
@@ -115,6 +116,9 @@ def test_instruction_answers_by_row_id_instruction_id_and_text(audit, indexed, h
             assert [e["instruction_id"] for e in origin["example_seeds"]] == row["example_ids"]
             assert all(e.get("instruction") for e in origin["example_seeds"])  # found in seed_instructions
             assert f"<example>{row['task_instruction']}</example>" in teacher["generation"]["answer"]["texts"][0]
+            if hasattr(ResponseCache, "get_requests"):  # the generation prompt, from the cache's stored requests
+                prompt = teacher["generation"]["request"]["messages"][0]["content"]
+                assert all(e["instruction"] in prompt for e in origin["example_seeds"])
         else:
             assert got["origin"]["kind"] == "seed" and got["origin"]["origin"] == row["origin"]
 
