@@ -358,19 +358,20 @@ class Audit:
             raise UnknownName(f"unknown split {split!r}; the splits are {', '.join(SPLITS)}")
         first, second = self.resolve_model(a), self.resolve_model(b)
         mask = f"{split}_mask"
-        bit_a, bit_b = f"get_bit({mask}, ?::integer) = 1", f"get_bit({mask}, ?::integer) = 1"
         ka, kb = first["ordinal"], second["ordinal"]
-        per_source = _records(self.conn.execute(
-            f"""
-            select instruction_source,
-                   count(*) filter (where {bit_a} and not {bit_b}) as only_a,
-                   count(*) filter (where {bit_b} and not {bit_a}) as only_b,
-                   count(*) filter (where {bit_a} and {bit_b}) as both
-            from lineage_rows group by all order by instruction_source
-            """,
-            [ka, kb, kb, ka, ka, kb],
-        ))
-        per_source = [s for s in per_source if s["only_a"] or s["only_b"] or s["both"]]
+        # One pass: rows per (source, in a, in b); two bit reads a row.
+        counts: dict[str, dict[str, int]] = {}
+        for source, in_a, in_b, rows in self.conn.execute(
+            f"select instruction_source, get_bit({mask}, ?::integer), get_bit({mask}, ?::integer), count(*) "
+            "from lineage_rows group by all",
+            [ka, kb],
+        ).fetchall():
+            side = {(1, 0): "only_a", (0, 1): "only_b", (1, 1): "both"}.get((in_a, in_b))
+            if side:
+                entry = counts.setdefault(source, {"instruction_source": source, "only_a": 0, "only_b": 0, "both": 0})
+                entry[side] += int(rows)
+        per_source = [counts[s] for s in sorted(counts)]
+        bit_a, bit_b = f"get_bit({mask}, ?::integer) = 1", f"get_bit({mask}, ?::integer) = 1"
 
         def sample_rows(inside: int, outside: int) -> list[dict[str, Any]]:
             if sample <= 0:
