@@ -4,7 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.resources import PipelineConfigResource
-from lamini_assets.lineage import Audit, AuditSources, build_lineage_index
+from lamini_assets.lineage import Audit, AuditSources, LineageUnavailable, build_lineage_index
 from lamini_assets.lineage.report import lineage_report_markdown, lineage_version, student_lineage
 
 REPORT_KEY = "lineage/lineage_report.md"
@@ -30,7 +30,13 @@ def lineage_report(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> 
         return store.read_bytes(key).decode("utf-8") if store.exists(key) else None
 
     with duckdb.get_connection() as conn:
-        checkpoints = build_lineage_index(conn)
+        try:
+            checkpoints = build_lineage_index(conn)
+        except LineageUnavailable as nothing_trained:
+            return dg.MaterializeResult(
+                metadata={"report": dg.MetadataValue.md(str(nothing_trained)), "checkpoints": 0, "students": 0},
+                data_version=dg.DataVersion("no-checkpoints"),
+            )
         audit = Audit(conn, AuditSources(dataset_card=card))
         lineage = student_lineage(audit)
         version = lineage_version(audit)

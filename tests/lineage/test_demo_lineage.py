@@ -20,8 +20,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_demo_students_lineage_matches_their_manifests(state_dir: Path, capsys) -> None:
-    keys = build_definitions().resolve_asset_graph().get_all_asset_keys()
-    if dg.AssetKey("student_checkpoints") not in keys:
+    materialisable = {key for assets in build_definitions().assets if isinstance(assets, dg.AssetsDefinition)
+                      for key in assets.keys}
+    if dg.AssetKey("student_checkpoints") not in materialisable:
         pytest.skip("the demo graph has no students yet (the training stage is not merged)")
     done = subprocess.run([sys.executable, "-W", "ignore", "-m", "lamini_assets.demo"], cwd=PROJECT_ROOT,
                           env=os.environ.copy(), capture_output=True, text=True, timeout=1800)

@@ -40,3 +40,11 @@ def test_lineage_report_builds_the_index_and_reports_every_student(state_dir, li
     with duckdb.connect(str(fixture.db), read_only=True) as conn:
         status = ensure_index(conn)
     assert status.schema == "main" and status.rebuilt_because is None
+
+
+def test_lineage_report_before_any_student_is_trained_says_so(state_dir):
+    config = load_config(DEFAULT_CONFIG_PATH)
+    result = dg.materialize([lineage_report], resources=build_resources(config, str(DEFAULT_CONFIG_PATH)))
+    [materialization] = result.asset_materializations_for_node("lineage_report")
+    assert materialization.metadata["students"].value == 0
+    assert "no student has been trained yet" in materialization.metadata["report"].value
