@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 from lamini_assets.defs.resources import PipelineConfigResource
 from lamini_assets.lineage import Audit, AuditSources, LineageUnavailable, build_lineage_index
 from lamini_assets.lineage.report import lineage_report_markdown, lineage_version, student_lineage
+from lamini_assets.defs.automation import FOLLOWS_UPSTREAM
 
 REPORT_KEY = "lineage/lineage_report.md"
 
@@ -14,7 +15,7 @@ REPORT_KEY = "lineage/lineage_report.md"
     deps=["student_checkpoints"],
     group_name="lineage",
     kinds={"duckdb"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=FOLLOWS_UPSTREAM,
     description=(
         "For every student, what trained its latest checkpoint: rows per instruction_source and split, the "
         "dataset version and its card, the teacher model(s) and prompt template versions, and the manifest. "
