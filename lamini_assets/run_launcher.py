@@ -13,8 +13,7 @@ It checks processes on this machine: the local deployment this launcher is for.
 from __future__ import annotations
 
 import psutil
-from dagster import DagsterInstance, DagsterRun, DefaultRunLauncher
-from dagster._core.events import DagsterEventType
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DefaultRunLauncher
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 
 # The pid events come first in a run's log; no need to read a long run's whole history.

@@ -16,14 +16,18 @@ def write_parquet(rows: pl.DataFrame, folder: Path) -> None:
     rows.write_parquet(folder / PARQUET_FILE)
 
 
-def write_hf_dataset(rows: pl.DataFrame, folder: Path, version: str) -> None:
-    """`datasets.load_from_disk` folder built from the Arrow table, fingerprinted by the version:
-    `Dataset.from_polars` would hash every row again (the version already names the content)."""
+def write_hf_dataset(folder: Path, version: str) -> None:
+    """`datasets.load_from_disk` folder built from the Arrow table of the parquet file beside it,
+    fingerprinted by the version: `Dataset.from_polars` would hash every row again (the version
+    already names the content). Read back from parquet rather than taken from polars, whose list
+    columns HF writes with their whole child buffers in every batch (measured: 519 MB instead of
+    220 MB at 200k rows, 54.7 GB at 2.58M)."""
     import datasets  # heavy import; only the export needs it
+    import pyarrow.parquet as pq
     from datasets.table import InMemoryTable
 
     datasets.disable_progress_bars()
-    dataset = datasets.Dataset(InMemoryTable(rows.to_arrow()), fingerprint=version)
+    dataset = datasets.Dataset(InMemoryTable(pq.read_table(folder / PARQUET_FILE)), fingerprint=version)
     dataset.save_to_disk(str(folder / HF_FOLDER))
 
 
@@ -40,6 +44,6 @@ def write_alpaca_json(rows: pl.DataFrame, folder: Path) -> None:
 def write_exports(rows: pl.DataFrame, folder: Path, version: str, card: str) -> None:
     """Every file of a version into `folder` (a staging folder that publish_dir renames into place)."""
     write_parquet(rows, folder)
-    write_hf_dataset(rows, folder, version)
+    write_hf_dataset(folder, version)
     write_alpaca_json(rows, folder)
     (folder / CARD_FILE).write_text(card, encoding="utf-8")
