@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamini_assets.artifacts import LocalArtifactStore
+from lamini_assets.diversity.config import DiversityConfig
 from lamini_assets.generation.config import GenerationConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
@@ -56,6 +57,7 @@ class PipelineConfig(BaseModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    diversity: DiversityConfig = Field(default_factory=DiversityConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     # Directory that relative source paths resolve against: the config file's own folder.
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)

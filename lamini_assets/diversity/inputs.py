@@ -1,0 +1,51 @@
+"""What the report reads: the dataset version it describes, the seeds and the generation rejects.
+
+`dataset_version_rows` is the one place that knows how a dataset version is read: through
+`lamini_assets.dataset.latest_version/read_version` (the dataset package's contract) when that
+package is installed, and from the `lamini_dataset` table, hashed the way the dataset asset hashes
+it, until then.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from lamini_assets.artifacts import ArtifactStore
+from lamini_assets.diversity.report import DiversityInputs
+from lamini_assets.schema import INSTRUCTION_REJECT_SCHEMA
+from lamini_assets.warehouse import read_table, table_exists
+
+DATASET_COLUMNS = ["instruction_id", "instruction", "response", "instruction_source"]
+
+
+def dataset_version_rows(conn: duckdb.DuckDBPyConnection, store: ArtifactStore) -> tuple[str, pl.DataFrame]:
+    """(version, rows) of the newest dataset version."""
+    try:
+        from lamini_assets.dataset import latest_version, read_version
+    except ImportError:  # before the dataset package (issue 9) is merged
+        from lamini_assets.generation.dataset import content_version
+
+        if not table_exists(conn, "lamini_dataset"):
+            raise ValueError("table lamini_dataset does not exist: materialise lamini_dataset first")
+        rows = read_table(conn, "lamini_dataset")
+        return content_version(rows), rows.select(DATASET_COLUMNS)
+    version = latest_version(store)
+    if version is None:
+        raise ValueError("no dataset version is published yet: materialise lamini_dataset first")
+    return version, read_version(store, version).select(DATASET_COLUMNS)
+
+
+def read_inputs(conn: duckdb.DuckDBPyConnection, store: ArtifactStore) -> DiversityInputs:
+    version, rows = dataset_version_rows(conn, store)
+    seeds = conn.execute(
+        "select instruction_id, seed_source, instruction, input from main.seed_instructions_dedup"
+    ).pl() if table_exists(conn, "seed_instructions_dedup") else pl.DataFrame(
+        schema={"instruction_id": pl.String, "seed_source": pl.String, "instruction": pl.String, "input": pl.String})
+    rejects = (read_table(conn, "instruction_rejects") if table_exists(conn, "instruction_rejects")
+               else pl.DataFrame(schema=INSTRUCTION_REJECT_SCHEMA)).select("instruction_source", "drop_reason")
+    kept = conn.execute(
+        "select instruction_source, count(*) as rows from main.instructions group by all order by 1"
+    ).pl() if table_exists(conn, "instructions") else rows.group_by("instruction_source").len("rows")
+    return DiversityInputs(version=version, dataset=rows, seeds=seeds, rejects=rejects,
+                           instructions_kept=kept.with_columns(pl.col("rows").cast(pl.Int64)))
