@@ -15,6 +15,8 @@ import polars as pl
 
 from lamini_assets.config import PipelineConfig, config_path_from_env, load_config
 from lamini_assets.defs import build_definitions
+from lamini_assets.diversity.inputs import latest_report_version
+from lamini_assets.diversity.report import report_key
 from lamini_assets.teacher import OFFLINE_DESCRIPTION
 
 
@@ -87,6 +89,7 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
         ).pl()
         rejected = conn.execute("select count(*) from main.instruction_rejects").fetchone()[0]
         failures = conn.execute("select count(*) from main.teacher_failures").fetchone()[0]
+        report_version = latest_report_version(conn)
     table_format = pl.Config(tbl_width_chars=140, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True)
     with table_format:
         print("\nSeed pools (seed_stats):")
@@ -102,6 +105,9 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
           else f"Teacher:       {teacher.model} at {teacher.base_url or 'api.openai.com'}")
     print(f"DuckDB file:   {config.duckdb_path}")
     print(f"Exports:       {config.artifacts_dir / 'lamini_dataset'}  (parquet, HF datasets folder, Alpaca JSON)")
+    if report_version:
+        print(f"Diversity:     {config.artifact_store().uri(report_key(report_version))}  (figures and tables; "
+              "also in the UI on diversity_report)")
     print(f"Dagster home:  {instance.root_directory}  (`make ui` shows these runs)")
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import generation, seeds, sql_models, teacher
+from lamini_assets.defs import diversity, generation, seeds, sql_models, teacher
 from lamini_assets.defs.resources import build_resources
 
 
@@ -21,12 +21,14 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             generation.instructions,
             teacher.responses,
             teacher.lamini_dataset,
+            diversity.diversity_report,
         ],
         asset_checks=[
             *seeds.seed_instruction_checks,
             seeds.seed_dedup_ids_unique,
             *generation.instruction_checks,
             *teacher.response_checks,
+            *diversity.diversity_checks,
         ],
         resources=build_resources(config, str(path.resolve())),
     )

@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from lamini_assets.artifacts import ArtifactStore
-from lamini_assets.diversity.report import DiversityInputs
+from lamini_assets.diversity.report import LEXICAL_SCHEMA, DiversityInputs
 from lamini_assets.schema import INSTRUCTION_REJECT_SCHEMA
 from lamini_assets.warehouse import read_table, table_exists
 
@@ -49,3 +49,24 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, store: ArtifactStore) -> Divers
     ).pl() if table_exists(conn, "instructions") else rows.group_by("instruction_source").len("rows")
     return DiversityInputs(version=version, dataset=rows, seeds=seeds, rejects=rejects,
                            instructions_kept=kept.with_columns(pl.col("rows").cast(pl.Int64)))
+
+
+def latest_report_lexical(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The `diversity_lexical` rows of the newest report (empty before the first one)."""
+    if not table_exists(conn, "diversity_lexical"):
+        return pl.DataFrame(schema={"dataset_version": pl.String, **LEXICAL_SCHEMA})
+    return conn.execute(
+        """
+        select * from main.diversity_lexical
+        where dataset_version = (select dataset_version from main.diversity_lexical order by created_at desc limit 1)
+        order by instruction_source
+        """
+    ).pl()
+
+
+def latest_report_version(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The dataset version of the newest diversity report, or None before the first one."""
+    if not table_exists(conn, "diversity_lexical"):
+        return None
+    found = conn.execute("select dataset_version from main.diversity_lexical order by created_at desc limit 1").fetchone()
+    return found[0] if found else None

@@ -41,6 +41,21 @@ FIGURE_TITLES: dict[str, str] = {
 }
 
 
+# One row per instruction_source; measures are null where a source has too few words for them.
+LEXICAL_SCHEMA: dict[str, pl.DataType] = {
+    "instruction_source": pl.String(),
+    "rows_sampled": pl.Int64(),
+    **{f"{column}_{measure}": dtype for column in ("instruction", "response") for measure, dtype in (
+        ("tokens", pl.Int64()), ("mattr", pl.Float64()), ("distinct_1", pl.Float64()),
+        ("distinct_2", pl.Float64()), ("near_duplicate_rate", pl.Float64()))},
+}
+
+
+def report_key(version: str, name: str = "report.html") -> str:
+    """Where a dataset version's report (and its figures and tables) live in the artifact store."""
+    return f"diversity/{version}/{name}"
+
+
 @dataclass
 class DiversityInputs:
     version: str  # the dataset version the report describes
@@ -111,8 +126,7 @@ def build_diversity_report(inputs: DiversityInputs, config: DiversityConfig, sto
                 record[f"{column}_{name}"] = value
             record[f"{column}_near_duplicate_rate"] = near_duplicate_rate(ids, texts, config.near_duplicates)
         lexical.append(record)
-    lexical_table = pl.DataFrame(lexical, infer_schema_length=None).sort("instruction_source") if lexical else \
-        pl.DataFrame(schema={"instruction_source": pl.String})
+    lexical_table = pl.DataFrame(lexical, schema=LEXICAL_SCHEMA).sort("instruction_source")
     timings["lexical"] = time.perf_counter() - started
 
     # Embeddings: the per-source sample, and the seeds of every pool a generated source drew from.
@@ -258,12 +272,12 @@ def report_html(report: DiversityReport, config: DiversityConfig) -> str:
 
 def write_report(report: DiversityReport, config: DiversityConfig, store: ArtifactStore) -> dict[str, str]:
     """`diversity/<version>/report.html`, each figure as a PNG and each table as CSV beside it; uris."""
-    prefix = f"diversity/{report.version}"
-    uris = {"report": store.write_bytes(f"{prefix}/report.html", report_html(report, config).encode("utf-8"))}
+    uris = {"report": store.write_bytes(report_key(report.version), report_html(report, config).encode("utf-8"))}
     for name, png in report.figures.items():
-        uris[f"figure/{name}"] = store.write_bytes(f"{prefix}/{name}.png", png)
+        uris[f"figure/{name}"] = store.write_bytes(report_key(report.version, f"{name}.png"), png)
     for name, table in report.tables.items():
-        uris[f"table/{name}"] = store.write_bytes(f"{prefix}/{name}.csv", table.write_csv().encode("utf-8"))
+        uris[f"table/{name}"] = store.write_bytes(report_key(report.version, f"{name}.csv"),
+                                                  table.write_csv().encode("utf-8"))
     return uris
 
 
