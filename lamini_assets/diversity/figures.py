@@ -104,36 +104,47 @@ def length_histograms(rows: pl.DataFrame, unit: str = "words") -> bytes:
 
 
 def rejects_figure(table: pl.DataFrame) -> bytes:
-    """100% stacked bars: each generated source's candidates, kept or dropped by reason."""
+    """Left: each generated source's candidates as 100%, kept or dropped by reason. Right: the dropped
+    ones alone, in counts, so that a small share of rejects is still readable."""
     title = "Generated candidates: kept, or dropped by the filters (by reason)"
     if not table.height:
         return _empty(title, "No generated sources in this dataset version.")
     reasons = [c for c in table.columns if c not in {"instruction_source", "kept", "rejected", "rejected_share"}]
     segments = ["kept", *reasons]
     colours = dict(zip(segments, [(0.75, 0.75, 0.75), *plt.get_cmap("Set1").colors]))
-    figure, axes = plt.subplots(figsize=(11, 1.0 * table.height + 2.0))
+    figure, (share_axes, count_axes) = plt.subplots(1, 2, figsize=(13, 0.9 * table.height + 2.4), sharey=True,
+                                                    gridspec_kw={"width_ratios": [3, 2]})
     sources = table["instruction_source"].to_list()
     totals = (table["kept"] + table["rejected"]).to_numpy()
     left = np.zeros(table.height)
+    dropped_left = np.zeros(table.height)
     for segment in segments:
         counts = table[segment].to_numpy()
         share = np.divide(100.0 * counts, totals, out=np.zeros(len(counts)), where=totals > 0)
-        bars = axes.barh(sources, share, left=left, color=colours[segment],
-                         label=f"{segment.replace('_', ' ')} ({int(counts.sum()):,})")
-        for bar, value, count in zip(bars, share, counts):
-            if value >= 4:
-                axes.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2,
-                          f"{count:,}", ha="center", va="center", fontsize=9)
+        share_axes.barh(sources, share, left=left, color=colours[segment],
+                        label=f"{segment.replace('_', ' ')} ({int(counts.sum()):,})")
         left += share
-    for y, total in enumerate(totals):
-        axes.text(101, y, f"{int(total):,} candidates", va="center", fontsize=9)
-    axes.set_xlim(0, 100)
-    axes.set_xlabel("share of the source's generated candidates (%); numbers in the bars are counts")
-    axes.set_ylabel("generated instruction_source")
-    axes.invert_yaxis()
-    axes.set_title(title, fontsize=13)
-    axes.legend(title="outcome (total)", loc="upper center", bbox_to_anchor=(0.5, -0.3 if table.height < 3 else -0.14),
-                ncol=min(len(segments), 4), frameon=False)
+        if segment != "kept":
+            count_axes.barh(sources, counts, left=dropped_left, color=colours[segment])
+            dropped_left += counts
+    for y, (total, kept) in enumerate(zip(totals, table["kept"].to_numpy())):
+        share_axes.text(1, y, f"{int(kept):,} kept of {int(total):,}", va="center", fontsize=9)
+    for y, dropped in enumerate(dropped_left):
+        count_axes.text(dropped, y, f" {int(dropped):,}", va="center", fontsize=9)
+    share_axes.set_xlim(0, 100)
+    share_axes.set_xlabel("share of the source's generated candidates (%)")
+    share_axes.set_ylabel("generated instruction_source")
+    share_axes.invert_yaxis()
+    share_axes.set_title("all candidates", fontsize=11)
+    count_axes.set_xlim(0, max(float(dropped_left.max()) * 1.15, 1.0))
+    count_axes.set_xlabel("dropped candidates (count)")
+    count_axes.set_title("dropped only, by reason", fontsize=11)
+    for axes in (share_axes, count_axes):
+        axes.grid(axis="x", alpha=0.2)
+    figure.suptitle(title, fontsize=13)
+    figure.legend(*share_axes.get_legend_handles_labels(), title="outcome (total)", loc="lower center",
+                  ncol=min(len(segments), 4), frameon=False)
+    figure.tight_layout(rect=(0, 0.08 + 0.06 * ((len(segments) - 1) // 4), 1, 1))
     return _png(figure)
 
 
