@@ -255,13 +255,13 @@ def report_html(report: DiversityReport, config: DiversityConfig) -> str:
             f"{config.lexical_sample_per_source:,} for lexical measures (seed {config.seed}); "
             f"MATTR window {config.mattr_window}; tokens of <code>{html.escape(config.tokenizer)}</code>.</p>"]
     body += [f"<p class='note'>{html.escape(note)}</p>" for note in report.notes]
+    for name, png in report.figures.items():
+        body.append(f"<h2>{html.escape(FIGURE_TITLES[name])}</h2><img alt='{html.escape(FIGURE_TITLES[name])}' "
+                    f"src='{png_data_uri(png)}'>")
     for name, table in report.tables.items():
         body.append(f"<h2>{html.escape(TABLE_TITLES[name])}</h2>")
         body.append(_format(table).to_pandas().to_html(index=False, border=0, na_rep="–") if table.height
                     else "<p>(no rows)</p>")
-    for name, png in report.figures.items():
-        body.append(f"<h2>{html.escape(FIGURE_TITLES[name])}</h2><img alt='{html.escape(FIGURE_TITLES[name])}' "
-                    f"src='{png_data_uri(png)}'>")
     style = ("body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:1em 0}td,th{padding:4px 10px;border-bottom:1px solid #ddd;"
              "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
