@@ -1,12 +1,14 @@
 # Set-up and everyday commands. Everything generated lives in .lamini/ (ignored by git).
 SHELL := /bin/bash
 PYTHON ?= python3.11
-STATE := $(CURDIR)/.lamini
-VENV := $(STATE)/venv
+# The venv stays in .lamini/; run state follows LAMINI_STATE_DIR when the user sets it.
+VENV := $(CURDIR)/.lamini/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export DAGSTER_HOME := $(STATE)/dagster_home
-export LAMINI_STATE_DIR := $(STATE)
+LAMINI_STATE_DIR ?= $(CURDIR)/.lamini
+STATE := $(LAMINI_STATE_DIR)
+DAGSTER_HOME := $(STATE)/dagster_home
+export DAGSTER_HOME LAMINI_STATE_DIR
 # Hub lookups hang ~26 s before failing offline; every model and dataset here is local.
 # With a network, override them: HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 TRANSFORMERS_OFFLINE=0 make demo
 HF_HUB_OFFLINE ?= 1
@@ -15,24 +17,31 @@ TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_OFFLINE HF_DATASETS_OFFLINE TRANSFORMERS_OFFLINE
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test ui lock validate bench clean-state
+.PHONY: install demo test ui plan lock validate bench clean-state
 
-install: $(STAMP)
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 # The lock pins every transitive version, so pip does not backtrack (~2 min instead of ~6).
 $(STAMP): pyproject.toml constraints.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.lock -e '.[test]'
-	mkdir -p $(DAGSTER_HOME)
-	cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
 	touch $(STAMP)
+
+# The instance settings (run monitoring, pool slots) follow dagster.yaml whenever it changes.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
 
 demo: install
 	$(PY) -m lamini_assets.demo
 
 test: install
 	$(PY) -m pytest
+
+# What the teacher stages would call and cost (cached vs new calls, tokens, cost, time), no call made.
+plan: install
+	$(PY) -m lamini_assets.generation.cost_plan
 
 ui: install
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
@@ -45,12 +54,12 @@ bench: install
 
 # Re-resolve the lock from pyproject.toml (needs the package registry).
 lock:
-	rm -rf $(STATE)/lockvenv
-	$(PYTHON) -m venv $(STATE)/lockvenv
-	$(STATE)/lockvenv/bin/pip install --quiet -e '.[test]'
+	rm -rf $(CURDIR)/.lamini/lockvenv
+	$(PYTHON) -m venv $(CURDIR)/.lamini/lockvenv
+	$(CURDIR)/.lamini/lockvenv/bin/pip install --quiet -e '.[test]'
 	(echo "# Resolved versions for 'pip install -c constraints.lock'; regenerate with 'make lock'."; \
-	  $(STATE)/lockvenv/bin/pip freeze --exclude-editable | grep -v '^lamini') > constraints.lock
-	rm -rf $(STATE)/lockvenv
+	  $(CURDIR)/.lamini/lockvenv/bin/pip freeze --exclude-editable | grep -v '^lamini') > constraints.lock
+	rm -rf $(CURDIR)/.lamini/lockvenv
 
 # Removes run state (tables, cache, Dagster runs) but keeps the virtualenv.
 clean-state:

@@ -2,8 +2,8 @@
 -- deps: seed_instructions, seed_copy_ranks
 -- description: Per-pool statistics in the shape of LaMini's Table 1: rows, unique rows, rows kept
 -- description: after exact dedup across pools, duplicates removed, mean instruction (with input) and
--- description: reference-output length in words, and the share of rows with an input. The `all`
--- description: row covers every pool.
+-- description: reference-output length in words, the share of rows with an input, and the rows whose
+-- description: reference output is empty. The `all` row covers every pool.
 with per_pool as (
     select
         seed_source,
@@ -11,7 +11,8 @@ with per_pool as (
         count(distinct instruction_id) as unique_rows,
         sum(word_count(instruction) + word_count(input)) as instruction_words,
         sum(word_count(output)) as output_words,
-        count(*) filter (where input <> '') as rows_with_input
+        count(*) filter (where input <> '') as rows_with_input,
+        count(*) filter (where output = '') as empty_outputs
     from main.seed_instructions
     group by seed_source
 ),
@@ -30,7 +31,8 @@ every_pool as (
         (select count(distinct instruction_id) from main.seed_instructions) as unique_rows,
         sum(instruction_words) as instruction_words,
         sum(output_words) as output_words,
-        sum(rows_with_input)::bigint as rows_with_input
+        sum(rows_with_input)::bigint as rows_with_input,
+        sum(empty_outputs)::bigint as empty_outputs
     from per_pool
 ),
 
@@ -54,7 +56,8 @@ select
     pools.rows - coalesce(kept_with_total.kept_rows, 0) as duplicates_removed,
     round(pools.instruction_words / pools.rows, 2) as mean_instruction_words,
     round(pools.output_words / pools.rows, 2) as mean_output_words,
-    round(pools.rows_with_input / pools.rows, 4) as share_with_input
+    round(pools.rows_with_input / pools.rows, 4) as share_with_input,
+    pools.empty_outputs
 from pools
 left join kept_with_total using (seed_source)
 order by pools.seed_source = 'all', pools.seed_source

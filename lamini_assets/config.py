@@ -9,8 +9,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamini_assets.artifacts import LocalArtifactStore
+from lamini_assets.dataset.config import DatasetConfig
 from lamini_assets.diversity.config import DiversityConfig
-from lamini_assets.generation.config import GenerationConfig
+from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
 from lamini_assets.teacher.config import TeacherConfig
@@ -40,6 +41,14 @@ class DedupConfig(BaseModel):
         return value
 
 
+class AutomationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Teacher-calling assets (instructions, responses) cost money: Dagster's declarative automation
+    # starts them by itself only when this is true. SQL models and the dataset always follow upstream.
+    teacher_assets: bool = False
+
+
 class StorageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +66,9 @@ class PipelineConfig(BaseModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    automation: AutomationConfig = Field(default_factory=AutomationConfig)
     diversity: DiversityConfig = Field(default_factory=DiversityConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     # Directory that relative source paths resolve against: the config file's own folder.

@@ -6,6 +6,7 @@ partitioned stage runs once per partition, as a backfill from the UI would.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +15,9 @@ import duckdb
 import polars as pl
 
 from lamini_assets.config import PipelineConfig, config_path_from_env, load_config
+from lamini_assets.dataset import latest_version
 from lamini_assets.defs import build_definitions
+from lamini_assets.defs.resources import teacher_progress_logger
 from lamini_assets.diversity.inputs import latest_report_version
 from lamini_assets.diversity.report import report_key
 from lamini_assets.teacher import OFFLINE_DESCRIPTION
@@ -47,7 +50,17 @@ def materialisation_stages(defs: dg.Definitions) -> list[tuple[list[dg.AssetKey]
     return stages
 
 
+def show_teacher_progress() -> None:
+    """Teacher steps' progress lines (done/total, rate, ETA) on the terminal, which hides Dagster's INFO."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    teacher_progress_logger.addHandler(handler)
+    teacher_progress_logger.setLevel(logging.INFO)
+    teacher_progress_logger.propagate = False
+
+
 def run_demo() -> int:
+    show_teacher_progress()
     config_path = config_path_from_env()
     config = load_config(config_path)
     defs = build_definitions(config_path)
@@ -104,7 +117,9 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
     print(f"Teacher:       {OFFLINE_DESCRIPTION}" if teacher.is_offline
           else f"Teacher:       {teacher.model} at {teacher.base_url or 'api.openai.com'}")
     print(f"DuckDB file:   {config.duckdb_path}")
-    print(f"Exports:       {config.artifacts_dir / 'lamini_dataset'}  (parquet, HF datasets folder, Alpaca JSON)")
+    version = latest_version(config.artifact_store())
+    print(f"Dataset:       version {version} at {config.artifact_store().uri(f'lamini_dataset/{version}')}"
+          "  (parquet, HF datasets folder, Alpaca JSON, dataset card)")
     if report_version:
         print(f"Diversity:     {config.artifact_store().uri(report_key(report_version))}  (figures and tables; "
               "also in the UI on diversity_report)")

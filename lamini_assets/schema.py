@@ -81,6 +81,7 @@ INSTRUCTION_SCHEMA: dict[str, pl.DataType] = {
     "example_ids": pl.List(pl.String()),  # generated: instruction_id of the seeds its prompt showed
     "topics": pl.List(pl.String()),  # topic-guided: the topics its prompt named
     "generation_cache_key": pl.String(),  # generated: teacher cache key of its call; null for originals
+    "generation_template_version": pl.String(),  # generated: its prompt template's version; null for originals
 }
 
 # Generated candidates the filters dropped, each with its reason: nothing is silently lost.
@@ -108,6 +109,7 @@ RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     "prompt_tokens": pl.Int64(),
     "completion_tokens": pl.Int64(),
     "error": pl.String(),  # the failure's class and message; null when answered
+    "response_template_version": pl.String(),  # version of the response prompt template asked
 }
 
 # Teacher calls that still failed after their retries, by asset and partition.

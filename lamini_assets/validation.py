@@ -1,32 +1,115 @@
-"""Validators behind the asset checks: plain SQL counts over one table or one partition of it."""
+"""Validators behind the asset checks: plain SQL counts over one table or one partition of it.
+
+Each returns a dict of counts; the Dagster checks (lamini_assets/defs/) only turn them into results.
+A missing table counts as empty, so a check run before its asset was ever materialised fails cleanly.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import duckdb
 
 from lamini_assets.warehouse import checked_identifier, table_exists
 
 
-def count_rows_problems(
+def _where(partition_column: str | None, partition_key: str | None) -> tuple[str, dict[str, Any]]:
+    if partition_column is None:
+        return "", {}
+    return f"where {checked_identifier(partition_column)} = $partition_key", {"partition_key": partition_key}
+
+
+def count_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, partition_column: str | None = None, partition_key: str | None = None
+) -> dict[str, int]:
+    """Rows of a table or of one partition of it."""
+    table = checked_identifier(table)
+    if not table_exists(conn, table):
+        return {"rows": 0}
+    where, params = _where(partition_column, partition_key)
+    found = conn.execute(f"select count(*) from main.{table} {where}", params).fetchone()
+    return {"rows": int(found[0]) if found else 0}
+
+
+def count_repeated_ids(
     conn: duckdb.DuckDBPyConnection,
     table: str,
     partition_column: str | None = None,
     partition_key: str | None = None,
+    id_column: str = "instruction_id",
 ) -> dict[str, int]:
-    """Rows, empty instructions and repeated instruction ids in a table or one partition of it."""
-    table = checked_identifier(table)
+    """Rows, distinct ids and the rows beyond the first of each id (0 when ids are unique)."""
+    table, id_column = checked_identifier(table), checked_identifier(id_column)
     if not table_exists(conn, table):
-        return {"rows": 0, "empty_instructions": 0, "repeated_ids": 0}
-    where = f"where {checked_identifier(partition_column)} = $partition_key" if partition_column else ""
-    params = {"partition_key": partition_key} if partition_column else {}
-    rows, empty, distinct_ids = conn.execute(
-        f"""
+        return {"rows": 0, "distinct_ids": 0, "repeated_ids": 0}
+    where, params = _where(partition_column, partition_key)
+    rows, distinct = conn.execute(
+        f"select count(*), count(distinct {id_column}) from main.{table} {where}", params
+    ).fetchone() or (0, 0)
+    return {"rows": rows, "distinct_ids": distinct, "repeated_ids": rows - distinct}
+
+
+def count_dedup_coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Exact dedup keeps exactly one row of every distinct seed: ids of `seed_instructions` missing
+    from `seed_instructions_dedup`, ids there that are no seed (any more), and repeated ids. Non-zero
+    when dedup is out of date with the seed pools or its SQL keeps the wrong copies."""
+    if not (table_exists(conn, "seed_instructions") and table_exists(conn, "seed_instructions_dedup")):
+        return {"seed_ids": 0, "dedup_rows": 0, "missing_ids": 0, "extra_ids": 0, "repeated_ids": 0}
+    found = conn.execute(
+        """
+        with seeds as (select distinct instruction_id from main.seed_instructions),
+        kept as (select instruction_id, count(*) as copies from main.seed_instructions_dedup group by instruction_id)
         select
-            count(*),
-            count(*) filter (where instruction is null or trim(instruction) = ''),
-            count(distinct instruction_id)
-        from main.{table} {where}
+            (select count(*) from seeds),
+            (select coalesce(sum(copies), 0) from kept),
+            (select count(*) from seeds anti join kept using (instruction_id)),
+            (select count(*) from kept anti join seeds using (instruction_id)),
+            (select coalesce(sum(copies - 1), 0) from kept)
+        """
+    ).fetchone()
+    names = ("seed_ids", "dedup_rows", "missing_ids", "extra_ids", "repeated_ids")
+    return dict(zip(names, (int(value) for value in found or (0,) * 5)))
+
+
+def count_unanswered(conn: duckdb.DuckDBPyConnection, instruction_source: str) -> dict[str, int]:
+    """Instructions of one source without a `responses` row (answered or error), and responses
+    whose instruction is no longer in `instructions`: non-zero when responses are out of date."""
+    if not table_exists(conn, "instructions"):
+        return {"instructions": 0, "responses": 0, "unanswered": 0, "orphan_responses": 0}
+    if not table_exists(conn, "responses"):
+        asked = count_rows(conn, "instructions", "instruction_source", instruction_source)["rows"]
+        return {"instructions": asked, "responses": 0, "unanswered": asked, "orphan_responses": 0}
+    found = conn.execute(
+        """
+        with asked as (select instruction_id from main.instructions where instruction_source = $source),
+        answered as (select instruction_id from main.responses where instruction_source = $source)
+        select
+            (select count(*) from asked),
+            (select count(*) from answered),
+            (select count(*) from asked anti join answered using (instruction_id)),
+            (select count(*) from answered anti join asked using (instruction_id))
         """,
-        params,
+        {"source": instruction_source},
+    ).fetchone()
+    names = ("instructions", "responses", "unanswered", "orphan_responses")
+    return dict(zip(names, (int(value) for value in found or (0,) * 4)))
+
+
+def response_shares(conn: duckdb.DuckDBPyConnection, instruction_source: str) -> dict[str, int | float]:
+    """Responses of one source: how many failed (finish_reason 'error') and were truncated, and their shares."""
+    if not table_exists(conn, "responses"):
+        return {"responses": 0, "failed": 0, "truncated": 0, "failed_share": 0.0, "truncated_share": 0.0}
+    rows, failed, truncated = conn.execute(
+        """
+        select count(*), count(*) filter (where finish_reason = 'error'), count(*) filter (where truncated)
+        from main.responses where instruction_source = $source
+        """,
+        {"source": instruction_source},
     ).fetchone() or (0, 0, 0)
-    return {"rows": rows, "empty_instructions": empty, "repeated_ids": rows - distinct_ids}
+    return {
+        "responses": rows,
+        "failed": failed,
+        "truncated": truncated,
+        "failed_share": round(failed / rows, 6) if rows else 0.0,
+        "truncated_share": round(truncated / rows, 6) if rows else 0.0,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from graphlib import TopologicalSorter
 from collections.abc import Mapping
@@ -74,6 +75,16 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
     conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
 
 
+def table_version(frame: pl.DataFrame) -> str:
+    """A content hash of the rows in a fixed order (16 hex chars): the Dagster data version of a
+    table or partition, so it changes only when a row does and downstream goes stale only then."""
+    digest = hashlib.sha256()
+    for row in frame.sort(frame.columns, nulls_last=True).iter_rows():
+        digest.update(json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
 def read_table(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -102,10 +113,13 @@ class SqlModel:
     materialized: str = "table"
     parameters: tuple[str, ...] = field(default=())
 
-    @property
-    def version(self) -> str:
-        """Hash of the SQL text: the asset's code version, so an edited model shows as changed."""
-        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()[:12]
+    def code_version(self, values: dict[str, Any]) -> str:
+        """Hash of the model's SQL, the shared macros it runs with and the values bound to its
+        parameters: the asset's code version, so an edited model or macro, or a changed bound config
+        value, shows as changed in the UI."""
+        macros = (SQL_MODELS_DIR / MACROS_FILE).read_text(encoding="utf-8")
+        material = json.dumps([self.sql, macros, self.bind(values)], sort_keys=True, default=str)
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 
     def bind(self, values: dict[str, Any]) -> dict[str, Any]:
         missing = [name for name in self.parameters if name not in values]

@@ -1,6 +1,7 @@
 """`make demo`'s runner on the bundled sample, in a subprocess with its own state folder."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ def test_demo_materialises_every_asset_and_prints_summary(state_dir: Path) -> No
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert "exact duplicates removed" in completed.stdout
+    # Teacher steps show their progress although the console hides Dagster's INFO lines.
+    assert re.search(r"teacher: \d+/\d+ done \(0 failed\), [\d.]+ calls/s, ETA", completed.stdout)
     assert str(state_dir / "lamini.duckdb") in completed.stdout
     assert "Teacher:       deterministic offline stand-in, not a language model" in completed.stdout
     (report_line,) = [line for line in completed.stdout.splitlines() if line.startswith("Diversity:")]
@@ -42,8 +45,10 @@ def test_demo_materialises_every_asset_and_prints_summary(state_dir: Path) -> No
     assert duplicates > 0  # the sample has planted duplicates
     assert set(dataset) == set(INSTRUCTION_SOURCES) and min(dataset.values()) > 0
     assert unanswered == 0
-    exports = state_dir / "artifacts" / "lamini_dataset"
-    assert {path.name for path in exports.iterdir()} >= {"lamini_dataset.parquet", "hf_dataset", "alpaca_format.json"}
+    version = (state_dir / "artifacts" / "lamini_dataset" / "latest").read_text()
+    exports = state_dir / "artifacts" / "lamini_dataset" / version
+    assert {path.name for path in exports.iterdir()} == {"lamini_dataset.parquet", "hf_dataset", "alpaca_format.json", "dataset_card.md"}
+    assert f"Dataset:       version {version}" in completed.stdout
 
     # Every asset of the graph has a materialisation recorded in the instance the UI reads.
     instance = dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"])

@@ -30,7 +30,6 @@ def test_webserver_serves_graph_groups_partitions_and_checks(state_dir: Path) ->
     assert "duckdb" in seeds["kinds"] and seeds["description"]
     assert {check["name"] for check in seeds["assetChecksOrError"]["checks"]} >= {
         "partition_has_rows",
-        "instructions_valid",
     }
     assert by_key["seed_stats"]["groupName"] == "seeds" and not by_key["seed_stats"]["isPartitioned"]
 

@@ -85,6 +85,12 @@ class NoveltyIndex(ABC):
         """For each candidate in order: (is_novel, id of the near-duplicate or None).
         Novel candidates are added, so later candidates in the same batch are checked against them."""
 
+    @abstractmethod
+    def add_group(self, ids: Sequence[str], texts: Sequence[str]) -> list[str | None]:
+        """Rows of one group (e.g. one dataset source), each judged only against the rows indexed
+        before the call, never against the rest of its group: the id of its nearest near-duplicate,
+        or None. The rows judged novel are added; the others are not."""
+
     def check_and_add(self, row_id: str, text: str) -> tuple[bool, str | None]:
         """(is_novel, id of the near-duplicate or None); a novel candidate is added."""
         return self.check_and_add_batch([row_id], [text])[0]
@@ -224,6 +230,12 @@ class MinHashNoveltyIndex(NoveltyIndex):
         # The smallest number of equal signature slots that reaches the threshold.
         self._min_equal = int(np.ceil(config.minhash_threshold * config.num_perm - 1e-9))
 
+    def __getstate__(self) -> dict[str, object]:
+        # Only the rows in use are saved, not the spare capacity.
+        state = self.__dict__.copy()
+        state["_signatures"] = self._signatures[: len(self._ids)]
+        return state
+
     def _band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(n, bands) uint64: one key per band, equal only when the band's r values are equal."""
         used = signatures[:, : self.bands * self.rows_per_band].astype(np.uint64)
@@ -238,7 +250,14 @@ class MinHashNoveltyIndex(NoveltyIndex):
         if needed > len(self._signatures):
             # In-place realloc: large arrays grow by remapping pages, without a second copy in memory.
             capacity = max(needed, len(self._signatures) * 5 // 4)
-            self._signatures.resize((capacity, self.config.num_perm), refcheck=False)
+            if self._signatures.flags.owndata:
+                self._signatures.resize((capacity, self.config.num_perm), refcheck=False)
+            else:
+                # Unpickled arrays are views of the pickle's buffer and cannot be resized: copy once
+                # into an array of our own, which then grows in place.
+                grown = np.empty((capacity, self.config.num_perm), dtype=np.uint32)
+                grown[:first] = self._signatures[:first]
+                self._signatures = grown
         self._signatures[first:needed] = signatures
         self._ids.extend(ids)
         positions = np.repeat(np.arange(first, needed, dtype=np.int32), self.bands)
@@ -337,6 +356,23 @@ class MinHashNoveltyIndex(NoveltyIndex):
         return results
 
 
+    def add_group(self, ids: Sequence[str], texts: Sequence[str]) -> list[str | None]:
+        if len(ids) != len(texts):
+            raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
+        found: list[str | None] = []
+        pending: list[tuple[list[str], np.ndarray, np.ndarray]] = []
+        for start in range(0, len(ids), _ROWS_PER_CHUNK):
+            signatures = self.signer.signatures(texts[start : start + _ROWS_PER_CHUNK])
+            keys = self._band_keys(signatures)
+            nearest = self._nearest_in_index(signatures, keys)
+            found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
+            novel = np.flatnonzero(nearest < 0)
+            pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel]))
+        for chunk_ids, signatures, keys in pending:  # stored after the whole group was judged
+            self._store(chunk_ids, signatures, keys)
+        return found
+
+
 class RougeLNoveltyIndex(NoveltyIndex):
     """Self-Instruct's rule: ROUGE-L F against every kept instruction (tokens cached, as they did)."""
 
@@ -372,3 +408,23 @@ class RougeLNoveltyIndex(NoveltyIndex):
             self._tokens.append(tokens)
             results.append((True, None))
         return results
+
+    def add_group(self, ids: Sequence[str], texts: Sequence[str]) -> list[str | None]:
+        if len(ids) != len(texts):
+            raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
+        indexed = len(self._tokens)
+        found: list[str | None] = []
+        novel: list[tuple[str, list[str]]] = []
+        for row_id, text in zip(ids, texts):
+            tokens = self._tokenizer.tokenize(text)
+            scores = [rouge_scorer._score_lcs(tokens, kept).fmeasure for kept in self._tokens[:indexed]]
+            best = max(range(len(scores)), key=scores.__getitem__, default=-1)
+            if best >= 0 and scores[best] > self.config.rouge_l_threshold:
+                found.append(self._ids[best])
+            else:
+                found.append(None)
+                novel.append((row_id, tokens))
+        for row_id, tokens in novel:
+            self._ids.append(row_id)
+            self._tokens.append(tokens)
+        return found

@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import diversity, generation, seeds, sql_models, teacher
+from lamini_assets.defs import dataset, diversity, generation, plan, seeds, sql_models, teacher
+from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation
 from lamini_assets.defs.resources import build_resources
 
 
@@ -14,21 +15,27 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
     path = Path(config_path) if config_path is not None else config_path_from_env()
     config = load_config(path)
     return dg.Definitions(
-        assets=[
-            seeds.seed_instructions,
-            *sql_models.sql_model_assets,
-            generation.wikipedia_topics,
-            generation.instructions,
-            teacher.responses,
-            teacher.lamini_dataset,
-            diversity.diversity_report,
-        ],
+        assets=with_code_versions_and_automation(
+            [
+                seeds.seed_instructions,
+                *sql_models.sql_model_assets(config),
+                generation.wikipedia_topics,
+                generation.instructions,
+                teacher.responses,
+                dataset.lamini_dataset,
+                plan.teacher_cost_plan,
+                diversity.diversity_report,
+            ],
+            config,
+        ),
         asset_checks=[
             *seeds.seed_instruction_checks,
-            seeds.seed_dedup_ids_unique,
+            seeds.seed_dedup_keeps_one_of_each,
             *generation.instruction_checks,
             *teacher.response_checks,
+            *dataset.dataset_checks,
             *diversity.diversity_checks,
         ],
+        sensors=[automation_sensor],
         resources=build_resources(config, str(path.resolve())),
     )

@@ -6,15 +6,15 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.defs.checks import instruction_table_checks
-from lamini_assets.defs.metadata import counts_metadata, table_metadata, teacher_metadata
+from lamini_assets.defs.checks import ids_unique_check, partition_has_rows_check
+from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation import TopicSelection, select_topics
 from lamini_assets.generation.topics import TOPIC_SCHEMA
 from lamini_assets.generation.partitions import generated_instructions, original_instructions, seed_pool_index
 from lamini_assets.schema import LABEL_SEED_POOL, ORIGINAL_LABELS
-from lamini_assets.warehouse import read_table, replace_partition, replace_table
+from lamini_assets.warehouse import read_table, replace_partition, replace_table, table_version
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -45,6 +45,7 @@ def wikipedia_topics(
             **counts_metadata(selection.counts),
             "source": str(config.resolve(source.path)) if source.path else "none configured",
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in selection.problems[:MAX_PROBLEMS_SHOWN]) or "none"),
+            **config_metadata(config),
         }
     )
 
@@ -65,6 +66,7 @@ def wikipedia_topics(
         ),
         dg.AssetSpec(
             "instruction_rejects",
+            deps=["seed_instructions_dedup", "wikipedia_topics"],
             description="Generated candidates the filters dropped, each with its reason (and near-duplicate neighbour).",
             group_name="generation",
             kinds={"duckdb"},
@@ -102,11 +104,22 @@ def instructions(
         replace_partition(conn, "instructions", partition.rows, {"instruction_source": label})
         replace_partition(conn, "instruction_rejects", partition.rejects, {"instruction_source": label})
         replace_partition(conn, "teacher_failures", partition.failures, {"asset": "instructions", "instruction_source": label})
+    # Content-hash data versions: rematerialising a partition with the same rows leaves its
+    # responses up to date; changed rows mark only this source's responses stale.
     yield dg.MaterializeResult(
         asset_key="instructions",
-        metadata={**table_metadata(partition.rows, "instructions"), **counts_metadata(partition.counts), **extra_metadata},
+        metadata={**table_metadata(partition.rows, "instructions"), **counts_metadata(partition.counts), **extra_metadata,
+                  **config_metadata(config)},
+        data_version=dg.DataVersion(table_version(partition.rows)),
     )
-    yield dg.MaterializeResult(asset_key="instruction_rejects", metadata=table_metadata(partition.rejects, "instruction_rejects"))
+    yield dg.MaterializeResult(
+        asset_key="instruction_rejects",
+        metadata={**table_metadata(partition.rejects, "instruction_rejects"), **config_metadata(config)},
+        data_version=dg.DataVersion(table_version(partition.rejects)),
+    )
 
 
-instruction_checks = instruction_table_checks("instructions", "instruction_source", instruction_source_partitions, unique_ids=True)
+instruction_checks = [
+    partition_has_rows_check("instructions", "instruction_source", instruction_source_partitions),
+    ids_unique_check("instructions", "instruction_source", instruction_source_partitions),
+]

@@ -1,10 +1,14 @@
-"""Asset metadata the UI shows for a table: row count, column schema and a preview of rows."""
+"""Asset metadata the UI shows for a table: row count, column schema and a preview of rows; the
+pipeline config's hash; and the code versions built from what changes an asset's output."""
 
+import hashlib
+import json
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
+from lamini_assets.config import PipelineConfig
 from lamini_assets.teacher import Teacher, TeacherStats
 
 PREVIEW_ROWS = 5
@@ -36,3 +40,19 @@ def teacher_metadata(teacher: Teacher, stats: TeacherStats | None) -> dict[str, 
     described = {f"teacher/{name}": value for name, value in teacher.describe().items() if value}
     counted = {f"teacher/{name}": value for name, value in stats.as_metadata().items()} if stats else {}
     return {**described, **counted}
+
+
+def config_hash(config: PipelineConfig) -> str:
+    """16 hex of sha256 of the validated config (every section, defaults filled in)."""
+    return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()[:16]
+
+
+def config_metadata(config: PipelineConfig) -> dict[str, Any]:
+    """`config_hash`: in every materialisation's metadata, so a run says which config produced it."""
+    return {"config_hash": config_hash(config)}
+
+
+def code_version(*parts: object) -> str:
+    """12 hex of sha256 of the parts as canonical JSON: template versions, settings, SQL text..."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

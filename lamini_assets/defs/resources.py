@@ -1,17 +1,21 @@
 """Every resource the assets use, built from the one pipeline config file."""
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Optional
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.config import PipelineConfig, load_config
+from lamini_assets.config import ConfigError, PipelineConfig, load_config
 from lamini_assets.teacher import Teacher, TeacherConfig
 
 # Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
 TEACHER_POOL = "teacher"
+# Teacher progress lines (done/total, rate, ETA) also go to this Python logger, so a terminal that
+# hides Dagster's INFO lines (the demo's) can still show them.
+teacher_progress_logger = logging.getLogger("lamini_assets.teacher")
 
 
 class PipelineConfigResource(dg.ConfigurableResource):
@@ -20,7 +24,12 @@ class PipelineConfigResource(dg.ConfigurableResource):
     config_path: str
 
     def load(self) -> PipelineConfig:
-        return load_config(self.config_path)
+        """The config as it is now on disk. An error becomes a `dagster.Failure` whose description is
+        the one line naming the file and key, so the UI and CLI show it first (not a traceback)."""
+        try:
+            return load_config(self.config_path)
+        except ConfigError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from error
 
 
 class TeacherResource(dg.ConfigurableResource):
@@ -66,7 +75,11 @@ class TeacherResource(dg.ConfigurableResource):
         })
 
     def client(self, log: Callable[[str], None]) -> Teacher:
-        return Teacher(self.teacher_config(), api_key=self.api_key, log=log)
+        def emit(line: str) -> None:
+            log(line)
+            teacher_progress_logger.info(line)
+
+        return Teacher(self.teacher_config(), api_key=self.api_key, log=emit)
 
 
 def build_resources(config: PipelineConfig, config_path: str) -> dict[str, object]:

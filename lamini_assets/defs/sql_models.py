@@ -6,7 +6,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lamini_assets.config import PipelineConfig
-from lamini_assets.defs.metadata import table_metadata
+from lamini_assets.defs.automation import FOLLOWS_UPSTREAM
+from lamini_assets.defs.metadata import config_metadata, table_metadata
 from lamini_assets.defs.resources import PipelineConfigResource
 from lamini_assets.warehouse import SqlModel, load_sql_models, run_sql_model
 
@@ -18,25 +19,30 @@ def sql_parameters(config: PipelineConfig) -> dict[str, Any]:
     return {"source_priority": config.dedup.source_priority}
 
 
-def _sql_model_asset(model: SqlModel) -> dg.AssetsDefinition:
+def _sql_model_asset(model: SqlModel, config: PipelineConfig) -> dg.AssetsDefinition:
     @dg.asset(
         name=model.name,
         deps=list(model.deps),
         group_name=model.group,
         description=model.description,
         kinds={"duckdb", "sql"},
-        code_version=model.version,
+        code_version=model.code_version(sql_parameters(config)),
+        automation_condition=FOLLOWS_UPSTREAM,
         metadata={"sql": dg.MetadataValue.md(f"```sql\n{model.sql}\n```"), "materialized": model.materialized},
     )
     def sql_asset(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        config = pipeline.load()
         with duckdb.get_connection() as conn:
-            row_count = run_sql_model(conn, model, sql_parameters(pipeline.load()))
+            row_count = run_sql_model(conn, model, sql_parameters(config))
             head = conn.execute(f"select * from main.{model.name} limit {PREVIEW_LIMIT}").pl()
         metadata = table_metadata(head, model.name)
         metadata["dagster/row_count"] = row_count
+        metadata.update(config_metadata(config))
         return dg.MaterializeResult(metadata=metadata)
 
     return sql_asset
 
 
-sql_model_assets: list[dg.AssetsDefinition] = [_sql_model_asset(model) for model in load_sql_models()]
+def sql_model_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
+    """One asset per model; code versions include the values the config binds to its parameters."""
+    return [_sql_model_asset(model, config) for model in load_sql_models()]

@@ -1,9 +1,7 @@
 """What the report reads: the dataset version it describes, the seeds and the generation rejects.
 
-`dataset_version_rows` is the one place that knows how a dataset version is read: through
-`lamini_assets.dataset.latest_version/read_version` (the dataset package's contract) when that
-package is installed, and from the `lamini_dataset` table, hashed the way the dataset asset hashes
-it, until then.
+The dataset version is read through the dataset package's contract (`latest_version` /
+`read_version`), in `dataset_version_rows` only.
 """
 
 from __future__ import annotations
@@ -12,6 +10,7 @@ import duckdb
 import polars as pl
 
 from lamini_assets.artifacts import ArtifactStore
+from lamini_assets.dataset import latest_version, read_version
 from lamini_assets.diversity.report import LEXICAL_SCHEMA, DiversityInputs
 from lamini_assets.schema import INSTRUCTION_REJECT_SCHEMA
 from lamini_assets.warehouse import read_table, table_exists
@@ -19,25 +18,17 @@ from lamini_assets.warehouse import read_table, table_exists
 DATASET_COLUMNS = ["instruction_id", "instruction", "response", "instruction_source"]
 
 
-def dataset_version_rows(conn: duckdb.DuckDBPyConnection, store: ArtifactStore) -> tuple[str, pl.DataFrame]:
-    """(version, rows) of the newest dataset version."""
-    try:
-        from lamini_assets.dataset import latest_version, read_version
-    except ImportError:  # before the dataset package (issue 9) is merged
-        from lamini_assets.generation.dataset import content_version
-
-        if not table_exists(conn, "lamini_dataset"):
-            raise ValueError("table lamini_dataset does not exist: materialise lamini_dataset first")
-        rows = read_table(conn, "lamini_dataset")
-        return content_version(rows), rows.select(DATASET_COLUMNS)
+def dataset_version_rows(store: ArtifactStore) -> tuple[str, pl.DataFrame]:
+    """(version, rows) of the newest published dataset version."""
     version = latest_version(store)
     if version is None:
-        raise ValueError("no dataset version is published yet: materialise lamini_dataset first")
+        raise ValueError(f"no dataset version is published at {store.uri('lamini_dataset')}: "
+                         "materialise lamini_dataset first")
     return version, read_version(store, version).select(DATASET_COLUMNS)
 
 
 def read_inputs(conn: duckdb.DuckDBPyConnection, store: ArtifactStore) -> DiversityInputs:
-    version, rows = dataset_version_rows(conn, store)
+    version, rows = dataset_version_rows(store)
     seeds = conn.execute(
         "select instruction_id, seed_source, instruction, input from main.seed_instructions_dedup"
     ).pl() if table_exists(conn, "seed_instructions_dedup") else pl.DataFrame(

@@ -60,6 +60,16 @@ class InstructionFilterConfig(BaseModel):
     novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
 
 
+class ResponsesConfig(BaseModel):
+    """Limits of the `responses` checks: any failed or truncated answer warns; above these shares of a
+    partition's rows the check fails (ERROR, blocking the dataset in the same run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_failed_share: float = Field(0.01, ge=0.0, le=1.0)  # calls that still failed after their retries
+    max_truncated_share: float = Field(0.05, ge=0.0, le=1.0)  # answers cut off by max_tokens
+
+
 class GenerationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

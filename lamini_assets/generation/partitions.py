@@ -14,7 +14,12 @@ from lamini_assets.dedup import NoveltyConfig, NoveltyIndex
 from lamini_assets.dedup.pool_index import load_pool_index
 from lamini_assets.generation.filters import instruction_filters, novelty_text, row_id, run_filters
 from lamini_assets.generation.parsing import instruction_rows
-from lamini_assets.generation.prompts import RESPONSE_TEMPLATE_VERSION, build_response_messages, plan_generation_calls
+from lamini_assets.generation.prompts import (
+    RESPONSE_TEMPLATE_VERSION,
+    GenerationCall,
+    build_response_messages,
+    plan_generation_calls,
+)
 from lamini_assets.schema import (
     INSTRUCTION_REJECT_SCHEMA,
     INSTRUCTION_SCHEMA,
@@ -62,6 +67,7 @@ def original_instructions(label: str, seeds: pl.DataFrame) -> PartitionRows:
         pl.lit([], dtype=pl.List(pl.String())).alias("example_ids"),
         pl.lit([], dtype=pl.List(pl.String())).alias("topics"),
         pl.lit(None, dtype=pl.String()).alias("generation_cache_key"),
+        pl.lit(None, dtype=pl.String()).alias("generation_template_version"),
     )
     return PartitionRows(rows=rows, counts={"seeds": seeds.height, "kept": rows.height})
 
@@ -89,10 +95,7 @@ def generated_instructions(
     calls = plan_generation_calls(
         label, seeds.to_dicts(), config.calls_per_partition.get(label, 0), config, topics
     )
-    run = teacher.run(
-        [ChatRequest(row_id=c.call_id, messages=c.messages, template_version=c.template_version, params=c.params)
-         for c in calls]
-    )
+    run = teacher.run(generation_requests(calls))
     answers = run.by_row_id()
     template_of = dict(zip(seeds["instruction_id"], seeds["template"], strict=True))
 
@@ -107,6 +110,7 @@ def generated_instructions(
                 "instruction_id": make_instruction_id(row["instruction"], row["input"]),
                 "generation_call_id": call.call_id,
                 "generation_cache_key": answer.cache_key,
+                "generation_template_version": call.template_version,
                 "template": template_of.get(call.example_ids[0], "") if call.example_ids else "",
                 "example_ids": list(call.example_ids),
                 "topics": list(call.topics),
@@ -125,6 +129,7 @@ def generated_instructions(
                 "example_ids": row["example_ids"],
                 "topics": row["topics"],
                 "generation_cache_key": row["generation_cache_key"],
+                "generation_template_version": row["generation_template_version"],
             }
             for row in filtered.kept
         ],
@@ -145,22 +150,30 @@ def generated_instructions(
                          counts=counts, teacher_stats=run.stats)
 
 
+def generation_requests(calls: Sequence[GenerationCall]) -> list[ChatRequest]:
+    return [ChatRequest(row_id=c.call_id, messages=c.messages, template_version=c.template_version, params=c.params)
+            for c in calls]
+
+
+def response_requests(tasks: Sequence[dict[str, str]], system_prompt: str) -> list[ChatRequest]:
+    """The response call of each instruction (dicts with instruction_id, instruction, input)."""
+    return [
+        ChatRequest(
+            row_id=row["instruction_id"],
+            messages=build_response_messages(row["instruction"], row["input"], system_prompt),
+            template_version=RESPONSE_TEMPLATE_VERSION,
+        )
+        for row in tasks
+    ]
+
+
 def answer_instructions(label: str, instructions: pl.DataFrame, teacher: Teacher) -> PartitionRows:
     """The teacher's response to every instruction; failed calls stay as rows with their error."""
-    system_prompt = teacher.config.system_prompt
     tasks = instructions.select("instruction_id", "instruction", "input").to_dicts()
-    run: TeacherRunResult = teacher.run(
-        [
-            ChatRequest(
-                row_id=row["instruction_id"],
-                messages=build_response_messages(row["instruction"], row["input"], system_prompt),
-                template_version=RESPONSE_TEMPLATE_VERSION,
-            )
-            for row in tasks
-        ]
-    )
+    run: TeacherRunResult = teacher.run(response_requests(tasks, teacher.config.system_prompt))
     answers = run.by_row_id()
     records = []
+    tasks = [{**row, "response_template_version": RESPONSE_TEMPLATE_VERSION} for row in tasks]
     for row in tasks:
         answer = answers[row["instruction_id"]]
         if isinstance(answer, ChatFailure):

@@ -20,6 +20,7 @@ from lamini_assets.sources.base import (
     raw_json,
     require_text,
 )
+from lamini_assets.sources.reading import foreign_encoding
 
 
 class AlpacaLoader(SeedLoader):
@@ -28,7 +29,11 @@ class AlpacaLoader(SeedLoader):
     def records(self) -> Iterator[RawRecord]:
         path = self.resolve_path(file_only=True)
         display = self.display(path)
-        text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+        data = path.read_bytes()
+        encoding = foreign_encoding(data, at_start=True)
+        if encoding is not None:
+            raise SourceError(display, f"{encoding}: re-save it as UTF-8")
+        text = data.decode("utf-8-sig", errors="surrogateescape")
         if not text.strip():
             raise SourceError(display, "file is empty: no rows")
         try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -66,8 +67,46 @@ class SeedFields:
 class LoadedSource:
     rows: pl.DataFrame  # SEED_SCHEMA
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
-    # read == loaded + quarantined + sampled_out; `templates` counts the loaded rows' templates
+    # read == loaded + quarantined + sampled_out; `templates` counts the loaded rows' templates;
+    # `empty_outputs` the loaded rows whose reference output is empty; `empty_files` the files of a
+    # folder source that hold no row (listed in `empty_files` below)
     counts: dict[str, int]
+    empty_files: list[str] = field(default_factory=list)
+
+
+def likely_cause(quarantine: list[tuple[object, ...]], format_name: str) -> str:
+    """What a mostly-quarantined source most likely got wrong, from its quarantined rows'
+    (field, reason, raw) in QUARANTINE_SCHEMA order: encoding, format or columns."""
+    reasons = [str(row[5]) for row in quarantine]
+    fields = [row[4] for row in quarantine]
+
+    def share(predicate: Callable[[str], bool]) -> float:
+        return sum(map(predicate, reasons)) / len(reasons)
+
+    if share(lambda r: "UTF-16" in r or "UTF-32" in r or "NUL bytes" in r) > 0:
+        encoding = next(r for r in reasons if "UTF-16" in r or "UTF-32" in r or "NUL bytes" in r)
+        return f"wrong encoding: {encoding}; re-save the file as UTF-8"
+    if share(lambda r: r.startswith("not valid UTF-8")) >= 0.5:
+        return "wrong encoding: the file is not UTF-8 (e.g. Latin-1 or cp1252); re-save it as UTF-8"
+    if share(lambda r: r.startswith(("not valid JSON", "expected a JSON object"))) >= 0.5:
+        return f"wrong format: the rows are not the JSON objects format '{format_name}' reads (check 'format')"
+    missing = Counter(f for f, r in zip(fields, reasons) if r == "missing" and f)
+    if missing and sum(missing.values()) >= 0.5 * len(reasons):
+        field_name, _ = missing.most_common(1)[0]
+        found = _keys_of(str(quarantine[0][6]))
+        has = f"; the rows have {', '.join(found)}" if found else ""
+        return (f"wrong columns: field '{field_name}' is missing{has} (check 'format', or 'columns' for hf_dataset)")
+    (field_name, reason), _ = Counter(zip(fields, reasons)).most_common(1)[0]
+    about = f"field '{field_name}': " if field_name else ""
+    return f"wrong columns or values: most rows fail with {about}{reason}"
+
+
+def _keys_of(raw: str) -> list[str]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return []
+    return [str(key) for key in value] if isinstance(value, dict) else []
 
 
 def require_text(obj: Mapping[str, Any], field: str, *, label: str | None = None, non_empty: bool = False) -> str:
@@ -120,6 +159,7 @@ class SeedLoader(ABC):
     def __init__(self, spec: SourceSpec, base_dir: Path):
         self.spec = spec
         self.base_dir = base_dir
+        self.empty_files: list[str] = []  # folder sources: files with no row, appended by `records`
 
     @abstractmethod
     def records(self) -> Iterator[RawRecord]:
@@ -183,8 +223,19 @@ class SeedLoader(ABC):
                 fields.origin,
             )  # SEED_SCHEMA column order
             sampler.add(row, instruction_id=instruction_id, template=fields.template, origin=fields.origin)
+        where = spec.path or spec.dataset or spec.name
         if read == 0:
-            raise SourceError(spec.path or spec.dataset or spec.name, f"source '{spec.name}' has no rows")
+            every_file = f": all {len(self.empty_files)} files are empty" if self.empty_files else ""
+            raise SourceError(where, f"source '{spec.name}' has no rows{every_file}")
+        if quarantine and (parsed == 0 or len(quarantine) > spec.max_quarantined_share * read):
+            first = quarantine[0]
+            raise SourceError(
+                where,
+                f"source '{spec.name}': {len(quarantine)} of {read} rows quarantined (at most "
+                f"{spec.max_quarantined_share:.0%} allowed, max_quarantined_share): "
+                f"{likely_cause(quarantine, spec.format)}. First: {first[2]}:{first[3]}: "
+                + (f"field '{first[4]}': " if first[4] else "") + str(first[5]),
+            )
         rows = pl.DataFrame(sampler.selected(), schema=SEED_SCHEMA, orient="row")
         counts = {
             "read": read,
@@ -192,5 +243,8 @@ class SeedLoader(ABC):
             "quarantined": len(quarantine),
             "sampled_out": parsed - rows.height,
             "templates": rows["template"].n_unique(),
+            "empty_outputs": rows.filter(pl.col("output") == "").height,
+            "empty_files": len(self.empty_files),
         }
-        return LoadedSource(rows, pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA, orient="row"), counts)
+        quarantined = pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA, orient="row")
+        return LoadedSource(rows, quarantined, counts, list(self.empty_files))

@@ -18,9 +18,12 @@ class FlanLoader(SeedLoader):
 
     def records(self) -> Iterator[RawRecord]:
         path = self.resolve_path()
+        in_folder = path.is_dir()
         for file in files_in(path, self.display(path), (".jsonl", ".parquet")):
             reader = read_parquet if file.suffix == ".parquet" else read_jsonl
-            yield from reader(file, self.display(file))
+            # An empty shard in a folder is counted and listed, not fatal.
+            if not (yield from reader(file, self.display(file), allow_empty=in_folder)):
+                self.empty_files.append(self.display(file))
 
     def parse(self, record: RawRecord) -> SeedFields:
         row = record.value

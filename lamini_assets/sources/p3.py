@@ -20,8 +20,11 @@ class P3Loader(SeedLoader):
 
     def records(self) -> Iterator[RawRecord]:
         path = self.resolve_path()
+        in_folder = path.is_dir()
         for file in files_in(path, self.display(path), (".jsonl",)):
-            yield from read_jsonl(file, self.display(file))
+            # Published P3 folders have 0-byte templates: counted and listed, not fatal.
+            if not (yield from read_jsonl(file, self.display(file), allow_empty=in_folder)):
+                self.empty_files.append(self.display(file))
 
     def parse(self, record: RawRecord) -> SeedFields:
         row = record.value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,12 +14,39 @@ from lamini_assets.sources.base import RawRecord, SourceError, raw_json
 _PARQUET_BATCH_ROWS = 10_000
 
 
-def read_jsonl(path: Path, display: str) -> Iterator[RawRecord]:
+# Byte-order marks of encodings that are not UTF-8: a file starting with one cannot be read as UTF-8.
+_FOREIGN_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe", "UTF-16 LE"),
+    (b"\xfe\xff", "UTF-16 BE"),
+)
+
+
+def foreign_encoding(data: bytes, *, at_start: bool) -> str | None:
+    """Why bytes look UTF-16/32 rather than UTF-8 (a byte-order mark, or NUL bytes), else None."""
+    if at_start:
+        for bom, name in _FOREIGN_BOMS:
+            if data.startswith(bom):
+                return f"starts with a {name} byte-order mark: the file is {name}, not UTF-8"
+    if b"\x00" in data:
+        return "contains NUL bytes: the file looks UTF-16 or UTF-32 encoded, not UTF-8"
+    return None
+
+
+def read_jsonl(path: Path, display: str, *, allow_empty: bool = False) -> Generator[RawRecord, None, int]:
     """One record per non-blank line. Each line is decoded on its own, so a bad byte or bad JSON
-    is reported on its line and the other lines still load. A file with no rows is an error."""
+    is reported on its line and the other lines still load. Returns the number of records; a file
+    with no rows is an error unless `allow_empty` (a folder source counts it instead)."""
     seen = 0
     with path.open("rb") as handle:
         for line_number, raw_bytes in enumerate(handle, start=1):
+            encoding = foreign_encoding(raw_bytes, at_start=line_number == 1)
+            if encoding is not None:
+                seen += 1
+                raw = raw_bytes.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+                yield RawRecord(display, line_number, raw, None, encoding)
+                continue
             try:
                 text = raw_bytes.decode("utf-8-sig" if line_number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -33,8 +60,9 @@ def read_jsonl(path: Path, display: str) -> Iterator[RawRecord]:
             seen += 1
             text = text.rstrip("\r\n")
             yield _json_object_record(display, line_number, text)
-    if seen == 0:
+    if seen == 0 and not allow_empty:
         raise SourceError(display, "file is empty: no rows")
+    return seen
 
 
 def _json_object_record(display: str, line: int, text: str) -> RawRecord:
@@ -47,20 +75,24 @@ def _json_object_record(display: str, line: int, text: str) -> RawRecord:
     return RawRecord(display, line, text, value)
 
 
-def read_parquet(path: Path, display: str) -> Iterator[RawRecord]:
+def read_parquet(path: Path, display: str, *, allow_empty: bool = False) -> Generator[RawRecord, None, int]:
     """One record per table row (line = 1-based row number), read in batches so a large shard is
-    never whole in memory. A file with no rows is an error."""
+    never whole in memory. Returns the number of records; a file with no rows is an error unless
+    `allow_empty`."""
     try:
         table = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise SourceError(display, f"not a readable parquet file: {exc}") from exc
     if table.metadata.num_rows == 0:
+        if allow_empty:
+            return 0
         raise SourceError(display, "file is empty: no rows")
     row_number = 0
     for batch in table.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
         for row in batch.to_pylist():
             row_number += 1
             yield RawRecord(display, row_number, raw_json(row), row)
+    return row_number
 
 
 def files_in(path: Path, display: str, suffixes: tuple[str, ...]) -> list[Path]:

@@ -44,6 +44,9 @@ class SourceSpec(BaseModel):
     max_rows_per_template: int | None = Field(default=None, gt=0)
     sample_seed: int = 0
     on_bad_rows: Literal["error", "quarantine"] = "error"
+    # In quarantine mode the source fails when more than this share of its rows is quarantined
+    # (and always when no row is good): a wrong format, columns or encoding, not a few bad rows.
+    max_quarantined_share: float = Field(default=0.5, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _check_location_and_pool(self) -> SourceSpec:

@@ -11,6 +11,7 @@ from lamini_assets.teacher.config import (
 )
 from lamini_assets.teacher.errors import CacheMissError, TeacherAuthError, TeacherError
 from lamini_assets.teacher.records import (
+    CallPlan,
     ChatFailure,
     ChatRequest,
     ChatResult,
@@ -19,6 +20,7 @@ from lamini_assets.teacher.records import (
 )
 
 __all__ = [
+    "CallPlan",
     "CacheMissError",
     "CachedAnswer",
     "ChatFailure",

@@ -155,6 +155,44 @@ class ConcurrencyGate:
                 free -= 1
 
 
+class RateLimitSignal:
+    """Are 429s isolated (a busy replica, a flaky proxy) or clustered (the budget is spent)?
+
+    Keeps the outcomes of the last `window` answers; 429s are clustered once at least `cluster_share`
+    of them were 429. Random 429s at 5% reach 10 of 40 about once in 10^5 windows; a spent budget
+    turns nearly every answer into a 429 and trips it within one round of calls.
+    """
+
+    def __init__(self, window: int = 40, cluster_share: float = 0.25) -> None:
+        self._outcomes: deque[bool] = deque(maxlen=window)
+        self._threshold = max(2, round(window * cluster_share))
+        self._limited = 0
+
+    def record(self, rate_limited: bool) -> None:
+        if len(self._outcomes) == self._outcomes.maxlen and self._outcomes[0]:
+            self._limited -= 1
+        self._outcomes.append(rate_limited)
+        self._limited += rate_limited
+
+    @property
+    def clustered(self) -> bool:
+        return self._limited >= self._threshold
+
+
+def budget_spent(headers: Mapping[str, str]) -> bool:
+    """The server's x-ratelimit-remaining-* headers say a budget is used up."""
+    for kind in ("requests", "tokens"):
+        value = headers.get(f"x-ratelimit-remaining-{kind}")
+        if value is None:
+            continue
+        try:
+            if float(value) < 1:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 

@@ -2,8 +2,8 @@
 
 `Teacher.run(requests)` answers each request from the cache when it can (one bulk lookup, no
 per-call machinery), calls the backend for the rest with bounded concurrency, per-minute budgets,
-429 cool-downs and retries, writes each answer to the cache within `cache_flush_seconds`, and
-returns a result or a failure record for every request: nothing becomes None, nothing is dropped.
+429 handling and retries, commits each answer (with its request) to the cache before counting the
+call as done, and returns a result or a failure record for every request: nothing becomes None, nothing is dropped.
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from lamini_assets.teacher.backends import OPENAI_DEFAULT_BASE_URL, Backend, OfflineBackend, OpenAIBackend
-from lamini_assets.teacher.cache import (
-    CachedAnswer,
-    CacheWriter,
-    ResponseCache,
-    canonical_json,
-)
+from lamini_assets.teacher.cache import CachedAnswer, CacheWriter, ResponseCache, canonical_json
 from lamini_assets.teacher.config import TeacherConfig
 from lamini_assets.teacher.errors import CacheMissError, scrub
 from lamini_assets.teacher.records import (
+    CallPlan,
     ChatFailure,
     ChatRequest,
     ChatResult,
@@ -45,8 +41,11 @@ class Teacher:
     """One client for every teacher call: offline stand-in or any OpenAI-compatible endpoint."""
 
     def __init__(self, config: TeacherConfig, api_key: str | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 on_answer_saved: Callable[[str], None] | None = None) -> None:
+        """`log` receives progress lines; `on_answer_saved` each new answer's cache key once it is durable."""
         self.config = config
+        self._on_answer_saved = on_answer_saved
         self._api_key = None if config.is_offline else (
             api_key if api_key is not None else os.environ.get(config.api_key_env))
         self._log = log
@@ -142,9 +141,54 @@ class Teacher:
                        f"~${stats.estimated_cost_usd:.4f}")
         return TeacherRunResult(results=results, failures=failed, stats=stats)
 
+    def plan(self, requests: Sequence[ChatRequest]) -> CallPlan:
+        """Count what `run(requests)` would call and cost, without calling: cached vs new calls, their
+        estimated tokens, the cost at the configured prices and the time at the configured budgets."""
+        _, first_request = self._keys(requests)
+        if self.config.cache_mode == "refresh":
+            cached: dict[str, CachedAnswer] = {}
+        else:
+            cache = ResponseCache(self.config.cache_dir)
+            try:
+                cached = cache.get_many(first_request)
+            finally:
+                cache.close()
+        new = [request for key, request in first_request.items() if key not in cached]
+        prompt_tokens = sum(estimate_prompt_tokens(request.messages) for request in new)
+        if cached:
+            per_call = sum(a.completion_tokens for a in cached.values()) / len(cached)
+            basis = f"mean of {len(cached)} cached answers"
+        else:
+            per_call = float(self.completion_allowance())
+            basis = "max_tokens x n (upper bound)"
+        return self.priced_plan(len(first_request), len(cached), len(new), prompt_tokens,
+                                round(per_call * len(new)), basis)
+
+    def priced_plan(self, calls: int, cached: int, new: int, prompt_tokens: int, completion_tokens: int,
+                    basis: str) -> CallPlan:
+        """A CallPlan from counts and token estimates: cost at the configured prices, time at the budgets."""
+        price = self.config.prices.get(self.config.model)
+        cost = 0.0 if self.config.is_offline else None if price is None else round(
+            prompt_tokens / 1e6 * price.input_usd_per_million + completion_tokens / 1e6 * price.output_usd_per_million, 6)
+        minutes = [new / (self.config.requests_per_minute * self.config.budget_headroom)
+                   if self.config.requests_per_minute else None,
+                   (prompt_tokens + completion_tokens) / (self.config.tokens_per_minute * self.config.budget_headroom)
+                   if self.config.tokens_per_minute else None]
+        known = [m for m in minutes if m is not None]
+        return CallPlan(calls=calls, cached=cached, new=new, prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens, completion_basis=basis, cost_usd=cost,
+                        minutes_at_budget=round(max(known), 2) if known else None)
+
+    def completion_allowance(self) -> int:
+        """Completion tokens a call may use at most: max_tokens (or a default) times n."""
+        return int((self._base_params.get("max_tokens") or _DEFAULT_COMPLETION_ESTIMATE) * self._base_params.get("n", 1))
+
     def _pending(self, key: str, request: ChatRequest) -> PendingCall:
         params = self._params(request)
-        return PendingCall(key, request.row_id, request.messages, params, _estimate_tokens(request.messages, params))
+        material = {"backend": self.config.backend, "model": self.config.model, "messages": request.messages,
+                    "params": params, "template_version": request.template_version}
+        return PendingCall(key, request.row_id, request.messages, params, _estimate_tokens(request.messages, params),
+                           material)
 
     def _keys(self, requests: Sequence[ChatRequest]) -> tuple[list[str], dict[str, ChatRequest]]:
         """Each request's key, and the first request for each distinct key (duplicates are called once)."""
@@ -161,17 +205,17 @@ class Teacher:
     async def _call(self, misses: list[PendingCall], cache: ResponseCache, stats: TeacherStats, total: int,
                     already_done: int) -> tuple[dict[str, CachedAnswer], dict[str, ChatFailure]]:
         backend = self._backend()
-        writer = CacheWriter(cache, self.config.cache_flush_seconds)
         progress = Progress(total, already_done)
-        scheduler = CallScheduler(self.config, backend, writer, stats, progress, self._api_key)
+        writer = CacheWriter(cache, asyncio.get_running_loop())
+        scheduler = CallScheduler(self.config, backend, writer, stats, progress, self._api_key, self._on_answer_saved)
         reporter = asyncio.create_task(self._report(progress))
-        writer.start()
         try:
             await scheduler.run(misses)
         finally:
             reporter.cancel()
-            await writer.close()
+            writer.close()
             await backend.aclose()
+        self._emit(progress.line())
         return scheduler.answers, scheduler.failures
 
     async def _report(self, progress: Progress) -> None:
@@ -235,9 +279,14 @@ def _assemble(requests: Sequence[ChatRequest], keys: list[str], answers: dict[st
     return results, failed
 
 
+def estimate_prompt_tokens(messages: tuple[dict[str, str], ...]) -> int:
+    """~4 characters a token, plus a few per message for the chat format."""
+    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+
+
 def _estimate_tokens(messages: tuple[dict[str, str], ...], params: Mapping[str, Any]) -> int:
-    """Tokens to reserve before a call: ~4 characters a prompt token, plus the completion allowance."""
-    prompt = sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+    """Tokens to reserve before a call: the prompt estimate plus the completion allowance."""
+    prompt = estimate_prompt_tokens(messages)
     completion = params.get("max_tokens") or _DEFAULT_COMPLETION_ESTIMATE
     return prompt + int(completion) * int(params.get("n", 1))
 

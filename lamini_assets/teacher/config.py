@@ -65,7 +65,6 @@ class TeacherConfig(BaseModel):
     # cache
     cache_dir: Path = Path("teacher_cache")  # relative paths resolve against the pipeline state folder (.lamini/)
     cache_mode: Literal["normal", "cache_only", "refresh"] = "normal"
-    cache_flush_seconds: float = Field(0.05, ge=0.0, le=5.0)  # results wait at most this long to be written
 
     # concurrency, budgets, retries
     max_in_flight: int = Field(16, ge=1, le=1024)

@@ -80,6 +80,7 @@ class TeacherStats:
     http_attempts: int = 0  # calls sent, retries included
     retries: int = 0
     rate_limited: int = 0  # 429 answers received
+    rate_limit_pauses: int = 0  # 429s that paused the whole client (server budget spent, or 429s clustered)
     prompt_tokens: int = 0  # of calls made in this run
     completion_tokens: int = 0
     estimated_cost_usd: float = 0.0
@@ -99,3 +100,17 @@ class TeacherRunResult:
         out: dict[str, ChatResult | ChatFailure] = {r.row_id: r for r in self.results}
         out.update({f.row_id: f for f in self.failures})
         return out
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What running some requests would cost, counted without making any call (`Teacher.plan`)."""
+
+    calls: int  # distinct calls (duplicate requests are one call)
+    cached: int  # already answered in the cache
+    new: int  # calls the server would receive (failures retried aside)
+    prompt_tokens: int  # estimated, of the new calls: ~4 characters a token
+    completion_tokens: int  # estimated, of the new calls; see completion_basis
+    completion_basis: str  # "mean of N cached answers" or "max_tokens (upper bound)"
+    cost_usd: float | None  # from the configured prices; None when the model has no price
+    minutes_at_budget: float | None  # at the configured requests/tokens per minute; None without a budget

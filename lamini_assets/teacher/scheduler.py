@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,9 @@ from lamini_assets.teacher.backends import Backend, Completion
 from lamini_assets.teacher.budget import (
     ConcurrencyGate,
     RateBudget,
+    RateLimitSignal,
     backoff_seconds,
+    budget_spent,
     parse_duration,
 )
 from lamini_assets.teacher.cache import CachedAnswer, CacheWriter
@@ -39,6 +41,7 @@ class PendingCall:
     messages: tuple[dict[str, str], ...]
     params: dict[str, Any]
     estimated_tokens: int
+    request: dict[str, Any]  # the key material, stored with the answer
     attempts: int = 0
 
 
@@ -65,10 +68,13 @@ class CallScheduler:
     """Runs the cache misses of one run: workers, AIMD gate, budgets, cool-down, retry timers."""
 
     def __init__(self, config: TeacherConfig, backend: Backend, writer: CacheWriter, stats: TeacherStats,
-                 progress: Progress, api_key: str | None) -> None:
+                 progress: Progress, api_key: str | None,
+                 on_answer_saved: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.backend = backend
         self.writer = writer
+        self.save_error: BaseException | None = None
+        self.on_answer_saved = on_answer_saved
         self.stats = stats
         self.progress = progress
         self.api_key = api_key
@@ -81,6 +87,7 @@ class CallScheduler:
         self.gate = ConcurrencyGate(config.max_in_flight,
                                     probe=self.request_budget.unlimited and self.token_budget.unlimited)
         self.budget_lock = asyncio.Lock()
+        self.rate_limits = RateLimitSignal()
         self.cooldown_until = 0.0
         self.queue: asyncio.Queue[PendingCall | None] = asyncio.Queue()
         self.timers: list[asyncio.TimerHandle] = []
@@ -103,6 +110,8 @@ class CallScheduler:
                 timer.cancel()
         if self.auth_error is not None:
             raise self.auth_error
+        if self.save_error is not None:
+            raise self.save_error
 
     async def _worker(self) -> None:
         while True:
@@ -186,6 +195,7 @@ class CallScheduler:
         latency = time.monotonic() - sent_at
         self._adapt(completion.headers)
         self.gate.on_success()
+        self.rate_limits.record(False)
         answer = CachedAnswer(
             texts=completion.texts,
             finish_reason=completion.finish_reason,
@@ -195,8 +205,10 @@ class CallScheduler:
             created_at=now_iso(),
             latency_seconds=round(latency, 4),
         )
-        self.answers[call.key] = answer
-        self.writer.add(call.key, answer)
+        # The call is done only once its answer is on disk: a kill before that repeats at most the
+        # calls whose answers had not been committed yet, never one counted as finished.
+        self.writer.save(call.key, answer, call.request).add_done_callback(
+            lambda saved, call=call, answer=answer: self._on_saved(call, answer, saved))
         used = completion.prompt_tokens + completion.completion_tokens
         if used < call.estimated_tokens:
             self.token_budget.free(call.estimated_tokens - used)
@@ -204,6 +216,15 @@ class CallScheduler:
             self.token_budget.consume(used - call.estimated_tokens)
         self.stats.prompt_tokens += completion.prompt_tokens
         self.stats.completion_tokens += completion.completion_tokens
+
+    def _on_saved(self, call: PendingCall, answer: CachedAnswer, saved: asyncio.Future[None]) -> None:
+        if saved.cancelled() or saved.exception() is not None:
+            self.save_error = saved.exception() or RuntimeError(f"cache write of {call.key} was cancelled")
+            self._stop_workers()
+            return
+        self.answers[call.key] = answer
+        if self.on_answer_saved is not None:
+            self.on_answer_saved(call.key)
         self.progress.called += 1
         self._finish_one()
 
@@ -217,12 +238,16 @@ class CallScheduler:
         delay = error.retry_after
         if error.rate_limited:
             self.stats.rate_limited += 1
-            self.gate.on_rate_limited(sent_at)
-            # Cool the whole client down: every other call would hit the same limit.
-            pause = delay if delay is not None else backoff_seconds(
-                call.attempts, self.config.backoff_initial_seconds, self.config.backoff_max_seconds)
-            self.cooldown_until = max(self.cooldown_until, time.monotonic() + pause)
-            delay = pause
+            self.rate_limits.record(True)
+            if delay is None:
+                delay = backoff_seconds(call.attempts, self.config.backoff_initial_seconds,
+                                        self.config.backoff_max_seconds)
+            if budget_spent(error.headers or {}) or self.rate_limits.clustered:
+                # The server's budget is spent: every other call would hit the same limit, so the whole
+                # client pauses and sends fewer at once. An isolated 429 only delays its own call.
+                self.stats.rate_limit_pauses += 1
+                self.gate.on_rate_limited(sent_at)
+                self.cooldown_until = max(self.cooldown_until, time.monotonic() + delay)
         if error.retryable and call.attempts < self.config.max_attempts:
             if delay is None:
                 delay = backoff_seconds(call.attempts, self.config.backoff_initial_seconds,

@@ -139,6 +139,36 @@ def test_saved_index_reloads_and_checks_its_config(tmp_path: Path, method: str, 
         load_novelty_index(tmp_path / "index.pkl", config.model_copy(update={"num_perm": 64}))
 
 
+def p3_prompt_texts(limit: int) -> list[str]:
+    """Real P3 prompts, every template in turn: thousands of instructions nobody here wrote."""
+    texts: list[str] = []
+    for path in sorted((SHARED_DATA / "p3_t0_sample").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            texts.extend(json.loads(line)["prompt"] for line, _ in zip(handle, range(20)))
+    return texts[:limit]
+
+
+def test_reloaded_index_of_real_size_keeps_growing(tmp_path: Path, seed_instructions: list[str]) -> None:
+    # Past the 1,024 rows preallocated, a pickled index must still grow after reloading (it failed
+    # with "cannot resize this array: it does not own its data").
+    pool = seed_instructions + p3_prompt_texts(2_400)
+    config = NoveltyConfig()
+    index = make_novelty_index(config)
+    index.add_pool([f"pool{i}" for i in range(len(pool))], pool)
+    assert len(index) > 1_024
+    index.save(tmp_path / "index.pkl")
+
+    reloaded = load_novelty_index(tmp_path / "index.pkl", config)
+    assert reloaded.check_and_add("new", "Suggest three names for a bakery run by twin sisters.") == (True, None)
+    many = [f"Write a limerick about the number {n} and a {animal}." for n in range(3_000) for animal in ("cat",)]
+    reloaded.check_and_add_batch([f"more{i}" for i in range(len(many))], many)
+    reloaded.save(tmp_path / "index.pkl")
+    again = load_novelty_index(tmp_path / "index.pkl", config)
+    again.add_pool(["late"], ["Translate the sentence into French, keeping its tone."])
+    assert again.check_and_add("copy", pool[1_500]) == (False, "pool1500")
+    assert len(again) == len(reloaded) + 1
+
+
 def test_mismatched_ids_and_texts_are_refused() -> None:
     with pytest.raises(ValueError, match="2 ids but 1 texts"):
         make_novelty_index(NoveltyConfig()).add_pool(["a", "b"], ["text"])

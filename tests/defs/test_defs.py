@@ -20,9 +20,33 @@ def test_definitions_load_with_groups_partitions_and_checks(state_dir) -> None:
         assert {parent.to_user_string() for parent in node.parent_keys} == set(model.deps)
         assert node.description
 
-    check_names = {check.name for check in graph.asset_check_keys}
-    assert {"partition_has_rows", "instructions_valid", "seed_dedup_ids_unique"} <= check_names
+    checks = {(check.asset_key.to_user_string(), check.name): check for check in graph.asset_check_keys}
+    expected = {
+        ("seed_instructions", "partition_has_rows"),
+        ("seed_instructions_dedup", "seed_dedup_keeps_one_of_each"),
+        ("instructions", "partition_has_rows"),
+        ("instructions", "instruction_ids_unique"),
+        ("responses", "partition_has_rows"),
+        ("responses", "instruction_ids_unique"),
+        ("responses", "every_instruction_answered"),
+        ("responses", "failed_share_under_limit"),
+        ("responses", "truncated_share_under_limit"),
+    }
+    assert expected <= set(checks)
+    # Every check of the stages above blocks downstream assets of its run when it fails.
+    specs = {(spec.asset_key.to_user_string(), spec.name): spec
+             for checks_def in defs.asset_checks for spec in checks_def.check_specs}
+    assert all(specs[key].blocking for key in expected)
     dg.Definitions.validate_loadable(defs)
+
+
+def test_rejects_have_upstream_edges_and_failures_are_an_asset(state_dir) -> None:
+    graph = build_definitions().resolve_asset_graph()
+    parents = {key.to_user_string() for key in graph.get(dg.AssetKey("instruction_rejects")).parent_keys}
+    assert parents == {"seed_instructions_dedup", "wikipedia_topics"}
+    failures = graph.get(dg.AssetKey("teacher_failures"))
+    assert failures.partitions_def == graph.get(dg.AssetKey("responses")).partitions_def
+    assert {key.to_user_string() for key in failures.parent_keys} == {"instructions"}
 
 
 def test_teacher_calling_assets_share_the_teacher_pool(state_dir) -> None:
@@ -31,4 +55,4 @@ def test_teacher_calling_assets_share_the_teacher_pool(state_dir) -> None:
         assert graph.get(dg.AssetKey(name)).pools == {"teacher"}
     assert not graph.get(dg.AssetKey("seed_stats")).pools
     for name in ("instructions", "responses", "wikipedia_topics", "lamini_dataset"):
-        assert graph.get(dg.AssetKey(name)).group_name in {"generation", "teacher"}
+        assert graph.get(dg.AssetKey(name)).group_name in {"generation", "teacher", "dataset"}

@@ -7,7 +7,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from lamini_assets.artifacts import LocalArtifactStore
 from lamini_assets.config import load_config
+from lamini_assets.dataset import content_version, point_latest, version_key
 from lamini_assets.defs import build_definitions
 from lamini_assets.diversity import dataset_version_rows
 from lamini_assets.schema import make_instruction_id
@@ -29,7 +31,7 @@ diversity:
 """
 
 
-def write_tables(duckdb_path: Path) -> None:
+def write_tables(duckdb_path: Path, store: LocalArtifactStore) -> None:
     """A diverse generated source (real user requests) and a repetitive original one (one template)."""
     user = [json.loads(line) for line in (SHARED_DATA / "self_instruct_user_oriented_instructions.jsonl")
             .read_text(encoding="utf-8").splitlines()[:ROWS]]
@@ -39,7 +41,7 @@ def write_tables(duckdb_path: Path) -> None:
             for task in user]
     rows += [(f"Is review number {i} of the product positive or negative?", "It is positive.", "original_p3")
              for i in range(ROWS)]
-    dataset = pl.DataFrame({  # noqa: F841 (DuckDB reads the frames by name)
+    dataset = pl.DataFrame({
         "instruction": [r[0] for r in rows], "response": [r[1] for r in rows], "instruction_source": [r[2] for r in rows],
         "instruction_id": [make_instruction_id(r[0]) for r in rows], "task_instruction": [r[0] for r in rows],
         "task_input": [""] * len(rows), "teacher_model": ["offline"] * len(rows), "cache_key": ["k"] * len(rows),
@@ -50,8 +52,10 @@ def write_tables(duckdb_path: Path) -> None:
     })
     rejects = pl.DataFrame({"instruction_source": ["self_instruct_without_topic"] * 2,  # noqa: F841
                             "drop_reason": ["too_short", "near_duplicate"]})
+    version = content_version(dataset)
+    store.publish_dir(version_key(version), lambda folder: dataset.write_parquet(folder / "lamini_dataset.parquet"))
+    point_latest(store, version)
     with duckdb.connect(str(duckdb_path)) as conn:
-        conn.execute("create table lamini_dataset as select * from dataset")
         conn.execute("create table seed_instructions_dedup as select * from seed_rows")
         conn.execute("create table instruction_rejects as select * from rejects")
         conn.execute("create table instructions as select instruction_source, instruction_id from dataset")
@@ -65,14 +69,14 @@ def check_results(result) -> dict[str, tuple[bool, dict]]:
 def test_report_metadata_file_and_failing_warn_checks(state_dir: Path, write_config) -> None:
     path = write_config(config_text("{min_mattr: 0.5, max_near_duplicate_rate: 0.2}"))
     config = load_config(path)
-    write_tables(config.duckdb_path)
+    write_tables(config.duckdb_path, config.artifact_store())
     defs = build_definitions(path)
 
     result = materialize(defs, ["diversity_report"])
     assert result.success
     metadata = materialization_metadata(result, "diversity_report")
+    version, _ = dataset_version_rows(config.artifact_store())
     with duckdb.connect(str(config.duckdb_path), read_only=True) as conn:
-        version, _ = dataset_version_rows(conn, config.artifact_store())
         lexical = conn.execute("select * from diversity_lexical order by instruction_source").pl()
         table_one = conn.execute("select instruction_source, rows from diversity_table_one order by 1").fetchall()
     assert metadata["dataset_version"] == version
@@ -103,7 +107,8 @@ def test_report_metadata_file_and_failing_warn_checks(state_dir: Path, write_con
 
 def test_checks_pass_when_the_floors_allow_the_data(state_dir: Path, write_config) -> None:
     path = write_config(config_text("{min_mattr: 0.05, max_near_duplicate_rate: 1.0}"))
-    write_tables(load_config(path).duckdb_path)
+    config = load_config(path)
+    write_tables(config.duckdb_path, config.artifact_store())
     result = materialize(build_definitions(path), ["diversity_report"])
     assert result.success
     assert {name: passed for name, (passed, _) in check_results(result).items()} == {

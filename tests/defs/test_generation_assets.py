@@ -1,4 +1,4 @@
-"""Instructions, responses and lamini_dataset materialised with the offline teacher on tmp state."""
+"""Instructions and responses materialised with the offline teacher on tmp state."""
 
 import json
 import shutil
@@ -68,29 +68,3 @@ def test_rematerialising_calls_the_teacher_only_for_new_rows(tmp_path: Path, wri
     assert after["teacher/misses"] == 1 and after["teacher/cache_hits"] == 2
     assert after_responses["teacher/cache_hits"] == before_responses["dagster/row_count"]
     assert after_responses["teacher/misses"] == after_responses["dagster/row_count"] - before_responses["dagster/row_count"]
-
-
-def test_dataset_from_partitions_and_version_tracks_content(write_config, state_dir: Path) -> None:
-    defs = build_definitions(PROJECT_ROOT / "configs" / "demo.yaml")
-    for pool in ("self_instruct", "alpaca", "p3", "flan"):
-        materialize(defs, ["seed_instructions", "seed_quarantine"], pool)
-    materialize(defs, SEED_SQL_AND_TOPICS)
-    for label in ("alpaca", "generated_p3"):
-        materialize(defs, TEACHER_ASSETS, label)
-
-    first = materialize(defs, ["lamini_dataset"])
-    again = materialize(defs, ["lamini_dataset"])
-    version = lambda result: result.get_asset_materialization_events()[0].materialization.tags["dagster/data_version"]  # noqa: E731
-    assert version(first) == version(again)
-    metadata = materialization_metadata(first, "lamini_dataset")
-    assert set(k for k in metadata if k.startswith("rows/")) == {"rows/alpaca", "rows/generated_p3"}
-    assert Path(metadata["export/parquet"]).is_file()
-
-    materialize(defs, TEACHER_ASSETS, "original_flan")
-    changed = materialize(defs, ["lamini_dataset"])
-    assert version(changed) != version(first)
-    with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
-        generated = conn.execute("select count(*) from instructions where instruction_source = 'generated_p3'").fetchone()[0]
-        rejected = conn.execute("select count(*) from instruction_rejects where instruction_source = 'generated_p3'").fetchone()[0]
-    p3_metadata = materialization_metadata(materialize(defs, TEACHER_ASSETS, "generated_p3"), "instructions")
-    assert p3_metadata["candidates"] == generated + rejected  # every candidate kept or recorded

@@ -50,8 +50,13 @@ teacher:
     instance = dg.DagsterInstance.get()
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca", instance=instance)
     materialize(defs, SEED_SQL_AND_TOPICS, instance=instance)
-    result = materialize(defs, ["instructions", "instruction_rejects", "responses"], "alpaca", instance=instance)
+    result = materialize(defs, ["instructions", "instruction_rejects", "responses"], "alpaca", instance=instance,
+                         raise_on_error=False)
 
+    # 1 failed call of 4 is above responses.max_failed_share (1%): the blocking check fails the run.
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "failed_share_under_limit"]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert not result.success
     metadata = materialization_metadata(result, "responses")
     assert metadata["teacher/backend"] == "openai" and metadata["teacher/base_url"] == loopback.base_url
     assert metadata["answered"] == 3 and metadata["failed"] == 1 and metadata["teacher/failures"] == 1
@@ -65,7 +70,9 @@ teacher:
     assert failed_row == ("error", True)
 
     # A rerun retries only the failure: the three answers come from the cache.
-    rerun = materialization_metadata(materialize(defs, ["responses"], "alpaca", instance=instance), "responses")
+    rerun = materialization_metadata(
+        materialize(defs, ["responses"], "alpaca", instance=instance, raise_on_error=False), "responses"
+    )
     assert rerun["teacher/cache_hits"] == 3 and rerun["teacher/misses"] == 1
     assert loopback.stats()["total_requests"] == 5 + 2
 

@@ -1,12 +1,11 @@
-"""Partition rows from seeds and the offline teacher: pass-through, generation, responses, dataset."""
+"""Partition rows from seeds and the offline teacher: pass-through, generation, responses."""
 
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from lamini_assets.generation import GenerationConfig
-from lamini_assets.generation.dataset import build_lamini_dataset, content_version, export_lamini_dataset
+from lamini_assets.generation import RESPONSE_TEMPLATE_VERSION, TEMPLATE_VERSION, GenerationConfig
 from lamini_assets.generation.partitions import (
     answer_instructions,
     generated_instructions,
@@ -55,6 +54,7 @@ def test_generation_keeps_filtered_novel_rows_and_accounts_for_every_candidate(
     assert not set(partition.rows["instruction_id"]) & set(seeds["instruction_id"])  # novel w.r.t. the pool
     assert all(len(ids) == 3 and set(ids) <= set(seeds["instruction_id"]) for ids in partition.rows["example_ids"])
     assert partition.teacher_stats.misses == 3
+    assert set(partition.rows["generation_template_version"]) == {TEMPLATE_VERSION}
 
     # A rerun reloads the saved pool index (not the one this run added its candidates to).
     pool_index, pool_counts = seed_pool_index(seeds, config.filters.novelty, tmp_path / "novelty")
@@ -76,7 +76,7 @@ def test_topic_guided_generation_names_topics(
     assert all(len(topics) == 3 for topics in partition.rows["topics"])
 
 
-def test_responses_cover_every_instruction_and_dataset_exports(tmp_path: Path, teacher: Teacher) -> None:
+def test_responses_cover_every_instruction(teacher: Teacher) -> None:
     instructions = pl.DataFrame(
         [
             {"instruction_id": make_instruction_id(text, inp), "instruction_source": "alpaca", "instruction": text,
@@ -88,23 +88,4 @@ def test_responses_cover_every_instruction_and_dataset_exports(tmp_path: Path, t
     answered = answer_instructions("alpaca", instructions, teacher)
     assert answered.rows.schema == pl.Schema(RESPONSE_SCHEMA)
     assert answered.counts == {"instructions": 2, "answered": 2, "failed": 0, "truncated": 0}
-
-    failed_row = answered.rows.head(1).with_columns(
-        pl.lit("x1").alias("instruction_id"), pl.lit(None, dtype=pl.String()).alias("response"), pl.lit("error").alias("finish_reason")
-    )
-    truncated_row = answered.rows.head(1).with_columns(pl.lit("x2").alias("instruction_id"), pl.lit(True).alias("truncated"))
-    dataset = build_lamini_dataset(pl.concat([answered.rows, failed_row, truncated_row]))
-    assert dataset.counts == {"responses": 4, "excluded_failed": 1, "excluded_truncated": 1, "excluded_empty": 0, "kept": 2}
-    with_input = dataset.rows.filter(pl.col("task_input") != "").row(0, named=True)
-    assert with_input["instruction"] == "Summarise the text.\n\nCats sleep a lot."
-
-    # The version depends on content only: row order does not change it, a changed response does.
-    assert content_version(dataset.rows.reverse()) == dataset.version
-    assert content_version(dataset.rows.with_columns(pl.lit("other").alias("response"))) != dataset.version
-
-    exports = export_lamini_dataset(dataset.rows, tmp_path / "export")
-    assert pl.read_parquet(exports["parquet"]).equals(dataset.rows)
-    import datasets
-
-    assert datasets.load_from_disk(str(exports["hf_dataset"])).num_rows == 2
-    assert '"input": "Cats sleep a lot."' in exports["alpaca_json"].read_text()
+    assert set(answered.rows["response_template_version"]) == {RESPONSE_TEMPLATE_VERSION}

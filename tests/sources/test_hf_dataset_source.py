@@ -32,7 +32,7 @@ def test_save_to_disk_dataset_with_a_column_mapping(tmp_path: Path) -> None:
     loaded = load_source(hf_spec(path="qa"), tmp_path)
     rows = loaded.rows
     assert rows.schema == pl.Schema(SEED_SCHEMA)
-    assert loaded.counts == {"read": 3, "loaded": 3, "quarantined": 0, "sampled_out": 0, "templates": 3}
+    assert loaded.counts == {"read": 3, "loaded": 3, "quarantined": 0, "sampled_out": 0, "templates": 3, "empty_outputs": 0, "empty_files": 0}
     assert rows["instruction"].to_list() == QA["question"]
     assert rows["input"].to_list() == QA["context"]
     assert rows["output"].to_list() == QA["answer"]
@@ -74,7 +74,7 @@ def test_mapped_column_missing_from_the_dataset(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("on_bad_rows", ["error", "quarantine"])
 def test_bad_rows_in_a_dataset(tmp_path: Path, on_bad_rows: str) -> None:
-    data = {"question": ["Fine?", "   ", None], "answer": ["yes", "no", "maybe"]}
+    data = {"question": ["Fine?", "   ", None, "Sure?"], "answer": ["yes", "no", "maybe", "yes"]}
     datasets.Dataset.from_dict(data).save_to_disk(str(tmp_path / "qa"))
     spec = hf_spec(path="qa", columns={"instruction": "question", "output": "answer"}, on_bad_rows=on_bad_rows)
     if on_bad_rows == "error":
@@ -82,7 +82,7 @@ def test_bad_rows_in_a_dataset(tmp_path: Path, on_bad_rows: str) -> None:
             load_source(spec, tmp_path)
         return
     loaded = load_source(spec, tmp_path)
-    assert loaded.rows["instruction"].to_list() == ["Fine?"]
+    assert loaded.rows["instruction"].to_list() == ["Fine?", "Sure?"]
     quarantine = loaded.quarantine.select("file", "line", "field", "reason").rows()
     assert quarantine == [
         ("qa[train]", 2, "question", "empty or whitespace only"),

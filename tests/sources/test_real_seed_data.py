@@ -22,7 +22,8 @@ def test_the_175_self_instruct_seeds(shared_data: Path) -> None:
         shared_data,
     )
     rows = loaded.rows
-    assert loaded.counts == {"read": 175, "loaded": 175, "quarantined": 0, "sampled_out": 0, "templates": 1}
+    assert loaded.counts == {"read": 175, "loaded": 175, "quarantined": 0, "sampled_out": 0, "templates": 1,
+                             "empty_outputs": 0, "empty_files": 0}
     assert (rows["input"] != "").sum() == 125
     assert rows["origin"][0] == "self_instruct_seed_tasks.jsonl:1#seed_task_0"
     assert rows["origin"][174] == "self_instruct_seed_tasks.jsonl:175#seed_task_174"

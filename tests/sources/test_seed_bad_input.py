@@ -297,16 +297,16 @@ def test_quarantined_raw_row_keeps_the_offending_text(tmp_path: Path) -> None:
 
 def test_quarantined_raw_row_is_truncated(tmp_path: Path) -> None:
     long_line = json.dumps({"inputs": "x" * 5000, "targets": 1})
-    (tmp_path / "flan.jsonl").write_text(long_line + "\n", encoding="utf-8")
+    (tmp_path / "flan.jsonl").write_text(json.dumps(GOOD_FLAN) + "\n" + long_line + "\n", encoding="utf-8")
     loaded = load_source(SourceSpec(name="f", format="flan", path="flan.jsonl", on_bad_rows="quarantine"), tmp_path)
     assert loaded.quarantine["raw"][0] == long_line[:2000]
 
 
 def test_invalid_utf8_line_keeps_the_bytes_visible_in_quarantine(tmp_path: Path) -> None:
-    (tmp_path / "flan.jsonl").write_bytes(b'{"inputs": "caf\xe9", "targets": "x"}\n')
+    (tmp_path / "flan.jsonl").write_bytes(b'{"inputs": "caf\xe9", "targets": "x"}\n' + jsonl(GOOD_FLAN))
     loaded = load_source(SourceSpec(name="f", format="flan", path="flan.jsonl", on_bad_rows="quarantine"), tmp_path)
     assert loaded.quarantine["raw"][0] == '{"inputs": "caf\\xe9", "targets": "x"}'
-    assert loaded.rows.height == 0
+    assert loaded.rows.height == 1
 
 
 def test_parquet_null_in_a_required_column_names_the_row(tmp_path: Path) -> None:
@@ -337,8 +337,11 @@ BAD_FILES = {
     "empty_alpaca_list": BadFileCase(
         "alpaca_json", "alpaca.json", {"alpaca.json": b"[]"}, "alpaca.json: file is empty"
     ),
-    "empty_p3_template_among_others": BadFileCase(
-        "p3_templates", "p3", {"p3/a.jsonl": jsonl(GOOD_P3), "p3/b.jsonl": b""}, "p3/b.jsonl: file is empty"
+    "empty_p3_template_given_as_the_path": BadFileCase(
+        "p3_templates", "p3/b.jsonl", {"p3/b.jsonl": b""}, "p3/b.jsonl: file is empty"
+    ),
+    "p3_folder_of_empty_templates": BadFileCase(
+        "p3_templates", "p3", {"p3/a.jsonl": b"", "p3/b.jsonl": b"\n"}, "p3: source 'src' has no rows: all 2 files are empty"
     ),
     "p3_folder_without_jsonl": BadFileCase(
         "p3_templates", "p3", {"p3/notes.txt": b"hello"}, "p3: folder has no .jsonl files"
@@ -392,7 +395,9 @@ def test_missing_path_names_the_path_and_the_source(tmp_path: Path, fmt: str, on
 
 
 def test_alpaca_undecodable_bytes_stay_visible_in_quarantine(tmp_path: Path) -> None:
-    (tmp_path / "a.json").write_bytes(b'[{"instruction": "Price?", "input": "", "output": "10 \xa3"}]')
+    (tmp_path / "a.json").write_bytes(
+        b'[{"instruction": "Price?", "input": "", "output": "10 \xa3"}, ' + json.dumps(GOOD_ALPACA).encode() + b"]"
+    )
     loaded = load_source(SourceSpec(name="a", format="alpaca_json", path="a.json", on_bad_rows="quarantine"), tmp_path)
     assert loaded.quarantine["raw"][0] == '{"instruction": "Price?", "input": "", "output": "10 \\xa3"}'
 

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import math
+import random
 import os
 import subprocess
 import sys
@@ -40,6 +41,8 @@ class Fault:
     kind: FaultKind
     status: int = 500
     times: int | None = None  # only the first `times` requests of each matching prompt; None = all
+    probability: float | None = None  # each matching request at random with this chance (seeded); None = always
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers, e.g. x-ratelimit-remaining-*
     retry_after: str | None = None  # the Retry-After header, verbatim (seconds or an HTTP date)
     retry_after_ms: int | None = None
     retry_after_date_in: float | None = None  # send Retry-After as an HTTP date this many seconds ahead
@@ -55,6 +58,7 @@ class LoopbackSettings:
     rpm_burst: float | None = None  # bucket size; default one second's worth of requests
     ratelimit_headers: bool = False  # send x-ratelimit-* headers on every answer
     faults: list[Fault] = field(default_factory=list)
+    seed: int = 0  # for faults with a probability
 
 
 class _RequestBucket:
@@ -107,6 +111,8 @@ class LoopbackApp:
         self.total_requests = 0
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests being handled at once
+        self.in_flight_at_arrival: list[int] = []  # requests being handled when each one arrived (itself included)
+        self._rng = random.Random(settings.seed)
         self._bucket: _RequestBucket | None = None
         self._bucket_for: tuple[int, float | None] | None = None
 
@@ -116,6 +122,7 @@ class LoopbackApp:
         self.arrivals.clear()
         self.total_requests = 0
         self.max_in_flight = 0
+        self.in_flight_at_arrival.clear()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -150,6 +157,7 @@ class LoopbackApp:
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.in_flight_at_arrival.append(self.in_flight)
         try:
             return await self._answer(request)
         finally:
@@ -181,12 +189,15 @@ class LoopbackApp:
                 return self._reply(429, {"error": error}, headers)
 
         fault = next(
-            (f for f in s.faults if f.marker in prompt and (f.times is None or seen <= f.times)), None
+            (f for f in s.faults if f.marker in prompt and (f.times is None or seen <= f.times)
+             and (f.probability is None or self._rng.random() < f.probability)),
+            None,
         )
         if s.latency_seconds > 0.0:
             await asyncio.sleep(s.latency_seconds)
         headers = self._ratelimit_headers(bucket)
         if fault is not None and fault.kind == "status":
+            headers.update(fault.headers)
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
             if fault.retry_after_ms is not None:

@@ -41,19 +41,67 @@ def test_429_retry_after_is_honoured_then_succeeds(
     assert result.stats.rate_limited == 1 and result.stats.retries == 1
 
 
-def test_429_cools_down_the_whole_client(
+def arrivals_between(loopback: LoopbackServer, start: float, end: float) -> list[float]:
+    return [t for times in loopback.app.arrivals.values() for t in times if start < t < end]
+
+
+def test_a_429_saying_the_budget_is_spent_pauses_the_whole_client(
+    loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
+) -> None:
+    loopback.settings.latency_seconds = 0.05
+    loopback.settings.faults = [Fault("[429]", "status", status=429, times=1, retry_after="1",
+                                      headers={"x-ratelimit-remaining-requests": "0"})]
+    requests = [ask("a", "first [429]")] + [ask(f"b{i}", f"other {i}") for i in range(10)]
+    result = Teacher(loopback_config(max_in_flight=2)).run(requests)
+    assert result.failures == [] and result.stats.rate_limit_pauses == 1
+    rate_limited_at = loopback.app.arrivals["first [429]"][0]
+    # Without a client-wide pause the second slot would keep sending one call every 50 ms.
+    assert arrivals_between(loopback, rate_limited_at + 0.2, rate_limited_at + 0.95) == []
+
+
+def test_an_isolated_429_delays_only_its_own_call(
     loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
 ) -> None:
     loopback.settings.latency_seconds = 0.05
     loopback.settings.faults = [Fault("[429]", "status", status=429, times=1, retry_after="1")]
-    requests = [ask("a", "first [429]")] + [ask(f"b{i}", f"other {i}") for i in range(10)]
+    requests = [ask("a", "first [429]")] + [ask(f"b{i}", f"other {i}") for i in range(30)]
     result = Teacher(loopback_config(max_in_flight=2)).run(requests)
+    assert result.failures == [] and result.stats.rate_limit_pauses == 0
+    first, retry = loopback.app.arrivals["first [429]"]
+    assert retry - first >= 1.0
+    # The other slot, then both, keep calling while the one call waits out its Retry-After.
+    assert len(arrivals_between(loopback, first + 0.2, first + 0.95)) >= 10
+
+
+def test_random_429s_do_not_collapse_concurrency(
+    loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
+) -> None:
+    loopback.settings.latency_seconds = 0.05
+    config = loopback_config(max_in_flight=16, max_attempts=8)
+    Teacher(config).run([ask(f"r{i}", f"calm {i}") for i in range(300)])
+    calm = sorted(loopback.app.in_flight_at_arrival)
+
+    loopback.app.reset_counters()
+    loopback.settings.faults = [Fault("", "status", status=429, probability=0.05, retry_after="0.2")]
+    result = Teacher(config).run([ask(f"r{i}", f"noisy {i}") for i in range(300)])
     assert result.failures == []
-    rate_limited_at = loopback.app.arrivals["first [429]"][0]
-    # Without a client-wide pause the second slot would keep sending one call every 50 ms.
-    during_pause = [t for times in loopback.app.arrivals.values() for t in times
-                    if rate_limited_at + 0.2 < t < rate_limited_at + 0.95]
-    assert during_pause == []
+    assert result.stats.rate_limited >= 5 and result.stats.rate_limit_pauses == 0
+    # Halving on each 429 would leave a few calls in flight; isolated 429s leave the slots as busy as
+    # without faults (compared in the same test: on a loaded machine neither reaches 16).
+    noisy = sorted(loopback.app.in_flight_at_arrival)
+    assert noisy[len(noisy) // 2] >= 0.75 * calm[len(calm) // 2], (noisy[len(noisy) // 2], calm[len(calm) // 2])
+
+
+def test_clustered_429s_pause_the_client_without_rate_limit_headers(
+    loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]
+) -> None:
+    loopback.settings.rpm_limit = 1200  # a server bucket of 20, no x-ratelimit headers to read
+    loopback.settings.latency_seconds = 0.02
+    result = Teacher(loopback_config(max_in_flight=32, max_attempts=20, backoff_max_seconds=1.0)).run(
+        [ask(f"r{i}", f"crowd {i}") for i in range(120)])
+    assert result.failures == []
+    assert result.stats.rate_limit_pauses >= 1
+    assert result.stats.http_attempts < 3 * 120  # pausing, not hammering the spent budget
 
 
 def test_5xx_is_retried_then_succeeds(loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig]) -> None:

@@ -1,8 +1,9 @@
-"""A run killed with SIGKILL, then rerun, repeats no call whose answer had reached the cache."""
+"""SIGKILL at random points, then rerun: no call the client had counted as done is ever paid for twice."""
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,65 +15,88 @@ from lamini_assets.teacher import ChatRequest, ResponseCache, Teacher, TeacherCo
 from tests.support.loopback_openai import LoopbackServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROMPTS = [f"resume prompt {i}" for i in range(80)]
+PROMPTS = [f"resume prompt {i}" for i in range(240)]
 
+# The child prints each answer's cache key once the client reports it saved (the call is then done).
 CHILD = """
 import sys
 from pathlib import Path
 from lamini_assets.teacher import ChatRequest, Teacher, TeacherConfig
 base_url, cache_dir, tag, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 config = TeacherConfig(backend="openai", model="loopback-model", base_url=base_url, cache_dir=cache_dir,
-                       max_in_flight=4, cache_flush_seconds=0.05)
+                       max_in_flight=8)
 prompts = [f"{tag} prompt {i}" for i in range(count)]
-Teacher(config, api_key="unused").run(
+Teacher(config, api_key="unused", on_answer_saved=lambda key: print(key, flush=True)).run(
     [ChatRequest(f"r{i}", ({"role": "user", "content": p},), "test@1") for i, p in enumerate(prompts)])
 """
 
 
-def start_child(base_url: str, cache_dir: Path, tag: str, count: int) -> subprocess.Popen[bytes]:
+def start_child(base_url: str, cache_dir: Path, tag: str, count: int,
+                stdout: int | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, base_url, str(cache_dir), tag, str(count)],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=stdout,
+        text=True,
     )
 
 
-def test_sigkill_then_rerun_repeats_no_cached_call(
+def cached_keys(cache_dir: Path) -> set[str]:
+    cache = ResponseCache(cache_dir)
+    try:
+        return set(cache.keys())
+    finally:
+        cache.close()
+
+
+def test_repeated_sigkills_repeat_no_finished_call(
     loopback: LoopbackServer, loopback_config: Callable[..., TeacherConfig], tmp_path: Path
 ) -> None:
-    loopback.settings.latency_seconds = 0.2  # 4 in flight: ~20 answers a second, 4 s for all 80
-    config = loopback_config(max_in_flight=4)
-    child = start_child(loopback.base_url, config.cache_dir, "resume", len(PROMPTS))
-    try:
-        deadline = time.monotonic() + 20
-        while loopback.app.total_requests < 30 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=10)
-    assert child.returncode == -signal.SIGKILL
-    answered_before_kill = set(loopback.app.requests_by_prompt)
-
-    cache = ResponseCache(config.cache_dir)
-    cached_keys = set(cache.keys())
-    cache.close()
-    assert 0 < len(cached_keys) < len(PROMPTS)
-
+    loopback.settings.latency_seconds = 0.05  # 8 in flight: ~150 answers a second
+    config = loopback_config(max_in_flight=8)
     teacher = Teacher(config)
     requests = [ChatRequest(f"r{i}", ({"role": "user", "content": p},), "test@1") for i, p in enumerate(PROMPTS)]
     key_of = {r.messages[0]["content"]: teacher.cache_key(r) for r in requests}
-    assert cached_keys <= set(key_of.values())
+    prompt_of = {key: prompt for prompt, key in key_of.items()}
+    rng = random.Random()
+    seed = rng.randrange(1 << 30)
+    rng.seed(seed)
 
-    loopback.settings.latency_seconds = 0.0
+    done_before: set[str] = set()  # keys the client had counted as done in an earlier, killed run
+    kills = 0
+    for _ in range(5):
+        loopback.app.reset_counters()
+        child = start_child(loopback.base_url, config.cache_dir, "resume", len(PROMPTS), stdout=subprocess.PIPE)
+        try:
+            # Kill at a random point once the child is calling (it takes ~1 s to import and start).
+            deadline = time.monotonic() + 30
+            while loopback.app.total_requests == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.25))
+            os.kill(child.pid, signal.SIGKILL)
+            out, _ = child.communicate(timeout=10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        assert child.returncode == -signal.SIGKILL, f"seed {seed}: the child finished before the kill"
+        kills += 1
+        done_now = set(out.split())
+        requested = set(loopback.app.requests_by_prompt)
+        repeated = {prompt_of[k] for k in done_before} & requested
+        assert not repeated, f"seed {seed}: {len(repeated)} finished calls were sent again: {sorted(repeated)[:3]}"
+        assert done_now <= cached_keys(config.cache_dir), f"seed {seed}: a call counted done is not in the cache"
+        done_before |= done_now
+
+    assert kills == 5 and 0 < len(done_before) < len(PROMPTS), f"seed {seed}"
+    saved = cached_keys(config.cache_dir)  # done, plus any saved in the instant before a kill
     loopback.app.reset_counters()
     rerun = teacher.run(requests)
-
-    requested_again = set(loopback.app.requests_by_prompt)
-    assert not {p for p in requested_again if key_of[p] in cached_keys}
-    assert requested_again == {p for p in PROMPTS if key_of[p] not in cached_keys}
-    assert rerun.stats.cache_hits == len(cached_keys) and rerun.failures == []
-    # Only calls in flight at the kill, or answered within the last flush window, may be repeated.
-    assert len(answered_before_kill) - len(cached_keys) <= 12
+    requested = set(loopback.app.requests_by_prompt)
+    assert not requested & {prompt_of[k] for k in done_before}, f"seed {seed}"
+    assert requested == {p for p in PROMPTS if key_of[p] not in saved}, f"seed {seed}"
+    assert rerun.stats.cache_hits == len(saved) and rerun.failures == []
 
 
 def test_processes_share_one_cache_dir(
@@ -81,9 +105,10 @@ def test_processes_share_one_cache_dir(
     # Two processes at once, as Dagster runs partitions, write to one directory without losing entries.
     loopback.settings.latency_seconds = 0.01
     config = loopback_config()
-    children = [start_child(loopback.base_url, config.cache_dir, tag, 40) for tag in ("alpaca", "flan")]
+    children = [start_child(loopback.base_url, config.cache_dir, tag, 40, stdout=subprocess.DEVNULL)
+                for tag in ("alpaca", "flan")]
     for child in children:
-        assert child.wait(timeout=30) == 0
+        assert child.wait(timeout=120) == 0
     requests = [ChatRequest(f"{tag}{i}", ({"role": "user", "content": f"{tag} prompt {i}"},), "test@1")
                 for tag in ("alpaca", "flan") for i in range(40)]
     both = Teacher(loopback_config(cache_mode="cache_only")).run(requests)

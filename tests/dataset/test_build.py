@@ -1,0 +1,101 @@
+"""Building the dataset: exclusions, provenance, row ids, content versions and cross-source near-duplicates."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from lamini_assets.dataset import DATASET_SCHEMA, DatasetConfig, build_lamini_dataset, content_version
+from lamini_assets.dataset.config import DEFAULT_SOURCE_PRIORITY
+from lamini_assets.schema import INSTRUCTION_SOURCES
+from tests.dataset.conftest import frames
+
+
+def word_jaccard(a: str, b: str) -> float:
+    left, right = set(re.findall(r"\w+", a.lower())), set(re.findall(r"\w+", b.lower()))
+    return len(left & right) / len(left | right)
+
+
+def test_exclusions_provenance_and_row_ids() -> None:
+    instructions, responses = frames([
+        ("alpaca", "Name three primary colours.", ""),
+        ("alpaca", "Summarise the text.", "Cats sleep a lot."),
+        ("generated_p3", "Which river is the longest in Europe?", ""),
+        ("alpaca", "Failed one.", ""),
+        ("alpaca", "Truncated one.", ""),
+        ("alpaca", "Empty one.", ""),
+    ])
+    responses = responses.with_columns(
+        pl.when(pl.col("instruction") == "Failed one.").then(None).otherwise(pl.col("response")).alias("response"),
+        (pl.col("instruction") == "Truncated one.").alias("truncated"),
+    ).with_columns(pl.when(pl.col("instruction") == "Empty one.").then(pl.lit(" ")).otherwise(pl.col("response")).alias("response"))
+    orphan = responses.head(1).with_columns(pl.lit("feedfacefeedface").alias("instruction_id"))  # instruction gone since
+    dataset = build_lamini_dataset(pl.concat([responses, orphan]), instructions, DatasetConfig(near_duplicates=None))
+
+    assert dataset.counts == {"responses": 7, "excluded_failed": 1, "excluded_truncated": 1, "excluded_empty": 1,
+                              "excluded_no_instruction": 1, "near_duplicates": 0, "kept": 3}
+    assert dataset.rows.schema == pl.Schema(DATASET_SCHEMA)
+    with_input = dataset.rows.filter(pl.col("task_input") != "").row(0, named=True)
+    assert with_input["instruction"] == "Summarise the text.\n\nCats sleep a lot."
+    generated = dataset.rows.filter(pl.col("instruction_source") == "generated_p3").row(0, named=True)
+    assert generated["origin"].startswith("generation:") and generated["example_ids"] == ["a", "b", "c"]
+    assert generated["generation_cache_key"] == "g2" and generated["generation_template_version"] == "lamini-generation@1"
+    assert generated["response_template_version"] == "lamini-response@1" and generated["cache_key"] == "k2"
+    assert dataset.rows["row_id"].is_unique().all() and set(dataset.rows["row_id"].str.len_chars()) == {16}
+
+    # row_id depends on (source, instruction_id, cache_key) only; the version on content only.
+    again = build_lamini_dataset(responses.reverse(), instructions.reverse(), DatasetConfig(near_duplicates=None))
+    assert again.rows.equals(dataset.rows) and again.version == dataset.version
+    assert content_version(dataset.rows.reverse()) == dataset.version
+    assert content_version(dataset.rows.with_columns(pl.lit("other").alias("response"))) != dataset.version
+    rekeyed = build_lamini_dataset(responses.with_columns(pl.lit("other").alias("cache_key")).head(1), instructions,
+                                   DatasetConfig(near_duplicates=None))
+    assert rekeyed.rows["row_id"][0] not in set(dataset.rows["row_id"])
+
+
+def test_cross_source_near_duplicates_at_real_size(p3_prompts: list[str], hotpotqa_prompts: list[str]) -> None:
+    """3,150 real P3 prompts over three sources, with planted copies across and within sources."""
+    assert len(p3_prompts) >= 2_000 and len(hotpotqa_prompts) >= 700
+    originals = p3_prompts[:2_000]
+    fresh = hotpotqa_prompts[:700]
+    rows = [("original_p3", text, "") for text in originals]
+    rows += [("original_p3", text + " Answer briefly.", "") for text in originals[:50]]  # within one source: kept
+    rows += [("generated_p3", text + " Think step by step.", "") for text in originals[100:400]]  # near originals
+    rows += [("generated_p3", text, "") for text in fresh]
+    rows += [("generated_flan", "Question: " + text, "") for text in fresh[:100]]  # near generated_p3 rows
+    instructions, responses = frames(rows)
+    dataset = build_lamini_dataset(responses, instructions)
+
+    removed = dataset.near_duplicates
+    planted_p3 = {text + " Think step by step." for text in originals[100:400]}
+    planted_flan = {"Question: " + text for text in fresh[:100]}
+    removed_text = set(removed["instruction"])
+    # Default priority: originals first, then generated_flan before generated_p3.
+    assert DEFAULT_SOURCE_PRIORITY.index("generated_flan") < DEFAULT_SOURCE_PRIORITY.index("generated_p3")
+    assert planted_p3 <= removed_text
+    assert {text for text in fresh[:100]} <= removed_text  # the generated_p3 copies go, generated_flan's stay
+    # generated_flan's copies stay unless a (higher-priority) original is nearly the same too.
+    flan_removed = removed.filter(pl.col("instruction_source") == "generated_flan")
+    assert set(flan_removed["neighbour_source"]) <= {"original_p3"}
+    assert len(planted_flan - removed_text) >= 50
+    assert set(removed["instruction_source"]) <= {"generated_p3", "generated_flan"}
+    assert dataset.rows.filter(pl.col("instruction_source") == "original_p3").height == 2_050  # within-source kept
+    priority = {source: rank for rank, source in enumerate(DEFAULT_SOURCE_PRIORITY)}
+    text_of = dict(zip(dataset.rows["row_id"], dataset.rows["instruction"], strict=True))
+    for row in removed.iter_rows(named=True):
+        assert priority[row["neighbour_source"]] < priority[row["instruction_source"]]
+        assert word_jaccard(row["instruction"], text_of[row["neighbour_row_id"]]) >= 0.4  # a real near-duplicate
+    assert dataset.counts["near_duplicates"] == removed.height
+    assert dataset.rows.height + removed.height == len(rows)
+
+    # Whatever order the partitions arrive in, the same rows stay: same version.
+    shuffled = build_lamini_dataset(responses.sample(fraction=1.0, shuffle=True, seed=3),
+                                    instructions.sample(fraction=1.0, shuffle=True, seed=4))
+    assert shuffled.version == dataset.version and shuffled.near_duplicates.equals(removed)
+
+    # Another priority keeps the other copy.
+    flipped = [s for s in DEFAULT_SOURCE_PRIORITY if s != "generated_flan"] + ["generated_flan"]
+    other = build_lamini_dataset(responses, instructions, DatasetConfig(source_priority=flipped))
+    assert planted_flan <= set(other.near_duplicates["instruction"])
+    assert sorted(DEFAULT_SOURCE_PRIORITY) == sorted(INSTRUCTION_SOURCES)
