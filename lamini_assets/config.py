@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lamini_assets.artifacts import LocalArtifactStore
 from lamini_assets.dataset.config import DatasetConfig
 from lamini_assets.evaluation.config import EvaluationConfig
+from lamini_assets.diversity.config import DiversityConfig
 from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
@@ -70,6 +71,7 @@ class PipelineConfig(BaseModel):
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
+    diversity: DiversityConfig = Field(default_factory=DiversityConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     students: Students = Field(default_factory=list)
     training: TrainingConfig = Field(default_factory=TrainingConfig)

@@ -18,6 +18,8 @@ from lamini_assets.config import PipelineConfig, config_path_from_env, load_conf
 from lamini_assets.dataset import latest_version
 from lamini_assets.defs import build_definitions
 from lamini_assets.defs.resources import teacher_progress_logger
+from lamini_assets.diversity.inputs import latest_report_version
+from lamini_assets.diversity.report import report_key
 from lamini_assets.teacher import OFFLINE_DESCRIPTION
 
 
@@ -104,6 +106,7 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
             "select student, family, round(train_loss, 3) as train_loss, round(validation_loss, 3) as validation_loss, "
             "uri from main.student_checkpoints order by student"
         ).pl() if config.students else None
+        report_version = latest_report_version(conn)
     table_format = pl.Config(tbl_width_chars=140, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True)
     with table_format:
         print("\nSeed pools (seed_stats):")
@@ -124,6 +127,9 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
     version = latest_version(config.artifact_store())
     print(f"Dataset:       version {version} at {config.artifact_store().uri(f'lamini_dataset/{version}')}"
           "  (parquet, HF datasets folder, Alpaca JSON, dataset card)")
+    if report_version:
+        print(f"Diversity:     {config.artifact_store().uri(report_key(report_version))}  (figures and tables; "
+              "also in the UI on diversity_report)")
     print(f"Dagster home:  {instance.root_directory}  (`make ui` shows these runs)")
     leaderboard = config.artifacts_dir / "leaderboard" / "leaderboard.md"
     if leaderboard.is_file():  # the evaluation stage's first table: every student beside its base

@@ -32,6 +32,9 @@ def test_demo_materialises_every_asset_and_prints_summary(state_dir: Path) -> No
     assert re.search(r"teacher: \d+/\d+ done \(0 failed\), [\d.]+ calls/s, ETA", completed.stdout)
     assert str(state_dir / "lamini.duckdb") in completed.stdout
     assert "Teacher:       deterministic offline stand-in, not a language model" in completed.stdout
+    (report_line,) = [line for line in completed.stdout.splitlines() if line.startswith("Diversity:")]
+    report = Path(report_line.split()[1])
+    assert report.is_file() and report.parent.parent == state_dir / "artifacts" / "diversity"
 
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
         pools = dict(conn.execute("select seed_source, count(*) from seed_instructions group by 1").fetchall())

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import dataset, generation, lineage, plan, seeds, sql_models, teacher, training
+from lamini_assets.defs import dataset, diversity, generation, lineage, plan, seeds, sql_models, teacher, training
 from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation
 from lamini_assets.defs.partitions import student_partitions
 from lamini_assets.defs.resources import build_resources
@@ -26,6 +26,7 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
                     teacher.responses,
                     dataset.lamini_dataset,
                     plan.teacher_cost_plan,
+                    diversity.diversity_report,
                     lineage.lineage_report,
                 ],
                 config,
@@ -40,6 +41,7 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             *teacher.response_checks,
             *dataset.dataset_checks,
             training.evaluation_only_not_in_training,
+            *diversity.diversity_checks,
         ],
         sensors=[automation_sensor],
         resources=build_resources(config, str(path.resolve())),

