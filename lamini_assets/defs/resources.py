@@ -5,9 +5,10 @@ from collections.abc import Callable
 from typing import Optional
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.config import PipelineConfig, load_config
+from lamini_assets.config import PipelineConfig, StorageConfig, load_config
 from lamini_assets.teacher import Teacher, TeacherConfig
 
 # Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
@@ -20,7 +21,16 @@ class PipelineConfigResource(dg.ConfigurableResource):
     config_path: str
 
     def load(self) -> PipelineConfig:
-        return load_config(self.config_path)
+        """The config; with S3 storage, its artifact_store() uses dagster-aws's S3Resource client."""
+        config = load_config(self.config_path)
+        if config.storage.artifacts_uri is not None:
+            config.attach_s3_client(s3_resource(config.storage).get_client())
+        return config
+
+
+def s3_resource(storage: StorageConfig) -> S3Resource:
+    """dagster-aws's S3 resource for the configured endpoint and region (credentials: the AWS chain)."""
+    return S3Resource(endpoint_url=storage.s3_endpoint_url, region_name=storage.s3_region, max_attempts=3)
 
 
 class TeacherResource(dg.ConfigurableResource):
@@ -75,4 +85,5 @@ def build_resources(config: PipelineConfig, config_path: str) -> dict[str, objec
         "pipeline": PipelineConfigResource(config_path=config_path),
         "duckdb": DuckDBResource(database=str(config.duckdb_path)),
         "teacher": TeacherResource.from_config(config),
+        "s3": s3_resource(config.storage),
     }
