@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from lamini_assets.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore, S3Location
+from lamini_assets.compute.config import ComputeConfig, ExecutionConfig
 from lamini_assets.generation.config import GenerationConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
@@ -76,6 +77,8 @@ class PipelineConfig(BaseModel):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
     # Directory that relative source paths resolve against: the config file's own folder.
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
     _s3_client: Any = PrivateAttr(default=None)

@@ -101,3 +101,29 @@ def redis_server(workdir: Path) -> Iterator[str]:
                "--appendonly", "no", "--dir", str(workdir)]
     with started(command, port, "redis-server", workdir / "redis.log"):
         yield f"redis://127.0.0.1:{port}/0"
+
+
+# Fixtures for tests that use S3: `from tests.support.services import moto_s3, s3_bucket`.
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """One moto_server for a test module, with the test credentials in the environment."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in S3_TEST_CREDENTIALS.items():
+            patch.setenv(name, value)
+        with moto_s3_server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+            yield server
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the module's moto_server (and the credentials in this test's environment)."""
+    for name, value in S3_TEST_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    name = f"lamini-{uuid.uuid4().hex[:12]}"
+    moto_s3.client().create_bucket(Bucket=name)
+    return name
