@@ -6,6 +6,7 @@ import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
 from lamini_assets.defs import generation, seeds, sql_models, teacher
+from lamini_assets.defs.execution import executor_for
 from lamini_assets.defs.resources import build_resources
 
 
@@ -29,4 +30,5 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             *teacher.response_checks,
         ],
         resources=build_resources(config, str(path.resolve())),
+        executor=executor_for(config.execution),
     )

@@ -1,8 +1,12 @@
 """Every resource the assets use, built from the one pipeline config file."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Optional
+
+import duckdb
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -10,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from lamini_assets.config import PipelineConfig, StorageConfig, load_config
 from lamini_assets.teacher import Teacher, TeacherConfig
+from lamini_assets.warehouse import database_lock
 
 # Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
 TEACHER_POOL = "teacher"
@@ -31,6 +36,23 @@ class PipelineConfigResource(dg.ConfigurableResource):
 def s3_resource(storage: StorageConfig) -> S3Resource:
     """dagster-aws's S3 resource for the configured endpoint and region (credentials: the AWS chain)."""
     return S3Resource(endpoint_url=storage.s3_endpoint_url, region_name=storage.s3_region, max_attempts=3)
+
+
+class SerialDuckDBResource(DuckDBResource):
+    """DuckDBResource whose connections take turns across processes (warehouse.database_lock).
+
+    DuckDB allows one writing process per file. Parallel runs, multiprocess steps and Celery workers
+    on the DuckDB host wait for the lock instead of failing on "Could not set lock on file"; assets
+    keep connections short (read, compute, write), so the waits are short too.
+    """
+
+    lock_timeout_seconds: float = 1800.0
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with database_lock(Path(self.database), self.lock_timeout_seconds):
+            with super().get_connection() as conn:
+                yield conn
 
 
 class TeacherResource(dg.ConfigurableResource):
@@ -83,7 +105,7 @@ def build_resources(config: PipelineConfig, config_path: str) -> dict[str, objec
     config.state_dir.mkdir(parents=True, exist_ok=True)
     return {
         "pipeline": PipelineConfigResource(config_path=config_path),
-        "duckdb": DuckDBResource(database=str(config.duckdb_path)),
+        "duckdb": SerialDuckDBResource(database=str(config.duckdb_path)),
         "teacher": TeacherResource.from_config(config),
         "s3": s3_resource(config.storage),
     }
