@@ -84,9 +84,15 @@ class LocalArtifactStore:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
+            try:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            except BaseException as error:  # e.g. a full disk: the old bytes stay, no temp file is left
+                os.unlink(tmp.name)
+                if isinstance(error, OSError):
+                    error.add_note(f"artifact {key!r} was not written; {target} keeps its previous content")
+                raise
         os.replace(tmp.name, target)
         return str(target)
 
@@ -99,10 +105,11 @@ class LocalArtifactStore:
         try:
             build(staging)
             staging.rename(target)
-        except OSError:
+        except OSError as error:
             shutil.rmtree(staging, ignore_errors=True)
             if target.exists():  # another writer published the same immutable folder first
                 return str(target)
+            error.add_note(f"artifact folder {key!r} was not published; nothing is left at {target}")
             raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -25,6 +25,10 @@ _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
 
 
+class WarehouseWriteError(RuntimeError):
+    """A table write that failed at the storage level (e.g. a full disk); the table was left as it was."""
+
+
 class DatabaseLockTimeout(TimeoutError):
     """Another process held the DuckDB file for longer than the wait allowed."""
 
@@ -135,16 +139,34 @@ def replace_partition(
         arrow_frame = frame.to_arrow()  # noqa: F841
         conn.execute(f"insert into main.{table} select * from arrow_frame")
         conn.execute("commit")
+    except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk (at insert or commit)
+        _rollback(conn)
+        raise WarehouseWriteError(
+            f"table main.{table}: writing {frame.height} rows for {dict(partition)} failed and was rolled back "
+            f"(the table keeps its previous rows): {error}"
+        ) from error
     except BaseException:
-        conn.execute("rollback")
+        _rollback(conn)
         raise
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    try:
+        conn.execute("rollback")
+    except duckdb.TransactionException:
+        pass  # a failed commit has already ended (and undone) the transaction
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Replace a whole table with a frame, keeping its column types."""
     table = checked_identifier(table)
     arrow_frame = frame.to_arrow()  # noqa: F841
-    conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
+    try:
+        conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
+    except duckdb.IOException as error:
+        raise WarehouseWriteError(
+            f"table main.{table}: writing {frame.height} rows failed (the table keeps its previous rows): {error}"
+        ) from error
 
 
 def read_table(
