@@ -39,12 +39,14 @@ def wait_for_workers(broker: str, count: int, deadline_seconds: float = 120) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # dagster dev, seven run processes and two workers on two cores: ~5 min
 def test_celery_backfill_of_seven_sources_writes_every_row_once(state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The offline teacher has no rate budget: let two teacher steps run at once, one per worker, so
     # the DuckDB writes of parallel steps really meet.
     instance_yaml = state_dir / "dagster_home" / "dagster.yaml"
     settings = yaml.safe_load(instance_yaml.read_text())
     settings["concurrency"]["pools"]["default_limit"] = 2
+    settings["concurrency"]["runs"]["max_concurrent_runs"] = 7  # every source's run at once: its steps queue in Redis
     instance_yaml.write_text(yaml.safe_dump(settings))
 
     with redis_server(tmp_path) as redis_url:
