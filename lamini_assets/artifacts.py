@@ -118,7 +118,10 @@ class LocalArtifactStore:
 
     @contextmanager
     def local_dir(self, key: str) -> Iterator[Path]:
-        yield self.path(key)
+        path = self.path(key)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no published folder at {path}")
+        yield path
 
     def parquet_dataset(self, key: str) -> pa_dataset.Dataset:
         return pa_dataset.dataset(self.path(key), format="parquet")
@@ -167,8 +170,11 @@ class S3ArtifactStore:
     """Artifacts in an S3 bucket under a prefix, through a boto3 S3 client passed in by the caller.
 
     Single objects: one PUT is atomic in S3 (readers see the old bytes or the new). Folders: see the
-    module docstring (files in place, then the manifest marker last). `local_dir` downloads a published
-    folder once into `cache_dir` (folders are immutable, so a complete cached copy stays valid).
+    module docstring (files in place, then the manifest marker last). Two writers publishing the same
+    key at once upload the same content (keys name content) and both write the marker; files of a
+    crashed attempt that the new build does not have stay as unlisted leftovers, ignored by readers.
+    `local_dir` downloads a published folder once into `cache_dir` (folders are immutable, so a
+    complete cached copy stays valid).
     """
 
     def __init__(self, client: Any, location: S3Location, cache_dir: Path | str) -> None:
