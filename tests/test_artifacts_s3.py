@@ -149,5 +149,5 @@ def test_config_switch_selects_s3_with_the_s3_resource_client(moto_s3: MotoS3, s
     assert load_config(config_path).artifact_store().read_bytes("reports/r.md") == b"ok"  # boto3 outside Dagster
 
     config_path.write_text("sources: []\nstorage: {artifacts_uri: 'bucket/prefix'}\n")
-    with pytest.raises(ConfigError, match="storage.artifacts_uri: .*s3://s3_bucket/prefix"):
+    with pytest.raises(ConfigError, match="storage.artifacts_uri: .*s3://bucket/prefix"):
         load_config(config_path)
