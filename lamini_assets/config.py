@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from lamini_assets.artifacts import LocalArtifactStore
+from lamini_assets.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore, S3Location
+from lamini_assets.compute.config import ComputeConfig, ExecutionConfig
 from lamini_assets.dataset.config import DatasetConfig
-from lamini_assets.evaluation.config import EvaluationConfig
 from lamini_assets.diversity.config import DiversityConfig
+from lamini_assets.evaluation.config import EvaluationConfig
 from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.sources import SourceSpec
@@ -59,6 +61,24 @@ class StorageConfig(BaseModel):
     state_dir: str = ".lamini"
     duckdb_file: str = "lamini.duckdb"
     artifacts_dir: str = "artifacts"
+    # Put every artifact on S3 instead of artifacts_dir: s3://bucket/prefix. Credentials come from the
+    # usual AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role), never here.
+    artifacts_uri: Optional[str] = None
+    s3_endpoint_url: Optional[str] = None  # an S3-compatible store: MinIO, Ceph, R2, moto (http://127.0.0.1:9000)
+    s3_region: Optional[str] = None
+    artifact_cache_dir: str = "artifact_cache"  # local copies of S3 folders (local_dir), under the state dir
+
+    @field_validator("artifacts_uri")
+    @classmethod
+    def _s3_uri(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            S3Location.parse(value)  # raises with the expected shape
+        return value
+
+    def s3_location(self) -> S3Location | None:
+        if self.artifacts_uri is None:
+            return None
+        return S3Location.parse(self.artifacts_uri, endpoint_url=self.s3_endpoint_url, region_name=self.s3_region)
 
 
 class PipelineConfig(BaseModel):
@@ -76,8 +96,11 @@ class PipelineConfig(BaseModel):
     students: Students = Field(default_factory=list)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
     # Directory that relative source paths resolve against: the config file's own folder.
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
+    _s3_client: Any = PrivateAttr(default=None)
 
     @field_validator("sources")
     @classmethod
@@ -111,14 +134,40 @@ class PipelineConfig(BaseModel):
     def artifacts_dir(self) -> Path:
         return self.state_dir / self.storage.artifacts_dir
 
-    def artifact_store(self) -> LocalArtifactStore:
-        """The one artifact store every stage writes through (a local folder for now)."""
-        return LocalArtifactStore(self.artifacts_dir)
+    def artifact_store(self) -> ArtifactStore:
+        """The one artifact store every stage writes through: S3 when storage.artifacts_uri is set, else a folder.
+
+        In Dagster runs the S3 client comes from dagster-aws's S3Resource (PipelineConfigResource attaches
+        it); elsewhere (scripts, the audit CLI) boto3 builds one from the same settings.
+        """
+        location = self.storage.s3_location()
+        if location is None:
+            return LocalArtifactStore(self.artifacts_dir)
+        client = self._s3_client if self._s3_client is not None else default_s3_client(location)
+        return S3ArtifactStore(client, location, self.state_dir / self.storage.artifact_cache_dir)
+
+    def attach_s3_client(self, client: Any) -> "PipelineConfig":
+        """Use this boto3 S3 client for the artifact store (the Dagster layer passes S3Resource's)."""
+        self._s3_client = client
+        return self
 
     @property
     def teacher_cache_dir(self) -> Path:
         path = Path(self.teacher.cache_dir)
         return path if path.is_absolute() else self.state_dir / path
+
+
+def default_s3_client(location: S3Location) -> Any:
+    """A boto3 S3 client for the configured endpoint and region, failing fast on an unreachable endpoint."""
+    import boto3  # only S3 configs need it
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=location.endpoint_url,
+        region_name=location.region_name,
+        config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}),
+    )
 
 
 def config_path_from_env() -> Path:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import re
-from graphlib import TopologicalSorter
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,78 @@ MACROS_FILE = "_macros.sql"
 _HEADER = re.compile(r"^--\s*(\w+):\s*(.*)$")
 _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+
+
+class WarehouseWriteError(RuntimeError):
+    """A table write that failed at the storage level (e.g. a full disk); the table was left as it was."""
+
+
+class DatabaseLockTimeout(TimeoutError):
+    """Another process held the DuckDB file for longer than the wait allowed."""
+
+
+_held_locks: dict[str, tuple[int, int]] = {}  # lock file -> (descriptor, depth) held by this process
+_held_locks_guard = threading.Lock()
+
+
+def lock_path(database: Path | str) -> Path:
+    return Path(f"{database}.lock")
+
+
+@contextmanager
+def database_lock(database: Path | str, timeout_seconds: float = 1800.0) -> Iterator[None]:
+    """Hold the DuckDB file's lock (`<file>.lock`, fcntl.flock) so processes on this host take turns.
+
+    DuckDB lets one process open a file for writing; a second one fails at once ("Could not set lock on
+    file"). Steps of parallel runs and Celery workers therefore wait here instead, for at most
+    `timeout_seconds`. The lock is re-entrant within a process (DuckDB shares one database per process),
+    and the kernel releases it when a process dies, so a killed step never leaves it stuck.
+    """
+    path = str(lock_path(database))
+    with _held_locks_guard:
+        if path in _held_locks:
+            descriptor, depth = _held_locks[path]
+            _held_locks[path] = (descriptor, depth + 1)
+            acquired_here = False
+        else:
+            acquired_here = True
+    if acquired_here:
+        descriptor = _acquire(path, timeout_seconds)
+        with _held_locks_guard:
+            _held_locks[path] = (descriptor, 1)
+    try:
+        yield
+    finally:
+        with _held_locks_guard:
+            descriptor, depth = _held_locks[path]
+            if depth > 1:
+                _held_locks[path] = (descriptor, depth - 1)
+            else:
+                del _held_locks[path]
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+                os.close(descriptor)
+
+
+def _acquire(path: str, timeout_seconds: float) -> int:
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.01
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
+                os.close(descriptor)
+                raise DatabaseLockTimeout(
+                    f"{path}: waited {timeout_seconds:.0f} s for the DuckDB file; process {holder} still holds it"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)  # named in the timeout message of a waiter
+    return descriptor
 
 
 def checked_identifier(name: str) -> str:
@@ -63,16 +140,34 @@ def replace_partition(
         arrow_frame = frame.to_arrow()  # noqa: F841
         conn.execute(f"insert into main.{table} select * from arrow_frame")
         conn.execute("commit")
+    except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk (at insert or commit)
+        _rollback(conn)
+        raise WarehouseWriteError(
+            f"table main.{table}: writing {frame.height} rows for {dict(partition)} failed and was rolled back "
+            f"(the table keeps its previous rows): {error}"
+        ) from error
     except BaseException:
-        conn.execute("rollback")
+        _rollback(conn)
         raise
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    try:
+        conn.execute("rollback")
+    except duckdb.TransactionException:
+        pass  # a failed commit has already ended (and undone) the transaction
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Replace a whole table with a frame, keeping its column types."""
     table = checked_identifier(table)
     arrow_frame = frame.to_arrow()  # noqa: F841
-    conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
+    try:
+        conn.execute(f"create or replace table main.{table} as select * from arrow_frame")
+    except duckdb.IOException as error:
+        raise WarehouseWriteError(
+            f"table main.{table}: writing {frame.height} rows failed (the table keeps its previous rows): {error}"
+        ) from error
 
 
 def table_version(frame: pl.DataFrame) -> str:

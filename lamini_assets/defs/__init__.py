@@ -7,6 +7,7 @@ import dagster as dg
 from lamini_assets.config import config_path_from_env, load_config
 from lamini_assets.defs import dataset, diversity, generation, lineage, plan, seeds, sql_models, teacher, training
 from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation
+from lamini_assets.defs.execution import executor_for
 from lamini_assets.defs.partitions import student_partitions
 from lamini_assets.defs.resources import build_resources
 
@@ -45,4 +46,5 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
         ],
         sensors=[automation_sensor],
         resources=build_resources(config, str(path.resolve())),
+        executor=executor_for(config.execution),
     )

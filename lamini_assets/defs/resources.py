@@ -1,15 +1,22 @@
 """Every resource the assets use, built from the one pipeline config file."""
 
 import json
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Optional
 
+import duckdb
+
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.config import ConfigError, PipelineConfig, load_config
+from lamini_assets.config import ConfigError, PipelineConfig, StorageConfig, load_config
 from lamini_assets.teacher import Teacher, TeacherConfig
+from lamini_assets.warehouse import database_lock
 
 # Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
 TEACHER_POOL = "teacher"
@@ -24,12 +31,38 @@ class PipelineConfigResource(dg.ConfigurableResource):
     config_path: str
 
     def load(self) -> PipelineConfig:
-        """The config as it is now on disk. An error becomes a `dagster.Failure` whose description is
-        the one line naming the file and key, so the UI and CLI show it first (not a traceback)."""
+        """The config as it is now on disk; with S3 storage, its artifact_store() uses dagster-aws's
+        S3Resource client. An error becomes a `dagster.Failure` whose description is the one line naming
+        the file and key, so the UI and CLI show it first (not a traceback)."""
         try:
-            return load_config(self.config_path)
+            config = load_config(self.config_path)
         except ConfigError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error
+        if config.storage.artifacts_uri is not None:
+            config.attach_s3_client(s3_resource(config.storage).get_client())
+        return config
+
+
+def s3_resource(storage: StorageConfig) -> S3Resource:
+    """dagster-aws's S3 resource for the configured endpoint and region (credentials: the AWS chain)."""
+    return S3Resource(endpoint_url=storage.s3_endpoint_url, region_name=storage.s3_region, max_attempts=3)
+
+
+class SerialDuckDBResource(DuckDBResource):
+    """DuckDBResource whose connections take turns across processes (warehouse.database_lock).
+
+    DuckDB allows one writing process per file. Parallel runs, multiprocess steps and Celery workers
+    on the DuckDB host wait for the lock instead of failing on "Could not set lock on file"; assets
+    keep connections short (read, compute, write), so the waits are short too.
+    """
+
+    lock_timeout_seconds: float = 1800.0
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with database_lock(Path(self.database), self.lock_timeout_seconds):
+            with super().get_connection() as conn:
+                yield conn
 
 
 class TeacherResource(dg.ConfigurableResource):
@@ -86,8 +119,9 @@ def build_resources(config: PipelineConfig, config_path: str) -> dict[str, objec
     config.state_dir.mkdir(parents=True, exist_ok=True)
     return {
         "pipeline": PipelineConfigResource(config_path=config_path),
-        "duckdb": DuckDBResource(database=str(config.duckdb_path)),
+        "duckdb": SerialDuckDBResource(database=str(config.duckdb_path)),
         "teacher": TeacherResource.from_config(config),
         # Launches the training and evaluation scripts (they import dagster_pipes only).
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        "s3": s3_resource(config.storage),
     }
