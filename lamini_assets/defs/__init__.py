@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import dataset, diversity, generation, lineage, plan, seeds, sql_models, teacher, training
+from lamini_assets.defs import dataset, diversity, evaluation, generation, lineage, plan, seeds, sql_models, teacher, training
 from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation
 from lamini_assets.defs.execution import executor_for
 from lamini_assets.defs.partitions import student_partitions
@@ -34,6 +34,7 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             ),
             training.train_split,
             *([training.build_student_checkpoints(student_partitions(config))] if config.students else []),
+            *(evaluation.build_evaluation_assets(student_partitions(config)) if config.students else []),
         ],
         asset_checks=[
             *seeds.seed_instruction_checks,
