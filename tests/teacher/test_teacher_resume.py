@@ -66,14 +66,19 @@ def test_repeated_sigkills_repeat_no_finished_call(
     done_before: set[str] = set()  # keys the client had counted as done in an earlier, killed run
     kills = 0
     for _ in range(5):
+        remaining = len(PROMPTS) - len(cached_keys(config.cache_dir))
+        if remaining < 40:
+            break
+        # Kill at a random point of the calls (by the server's count of requests, so a busy machine
+        # that starts the child slowly still gets killed mid-run), then a random instant later.
+        kill_after = rng.randint(10, remaining - 30)
         loopback.app.reset_counters()
         child = start_child(loopback.base_url, config.cache_dir, "resume", len(PROMPTS), stdout=subprocess.PIPE)
         try:
-            # Kill at a random point once the child is calling (it takes ~1 s to import and start).
-            deadline = time.monotonic() + 30
-            while loopback.app.total_requests == 0 and time.monotonic() < deadline:
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.25))
+            deadline = time.monotonic() + 60
+            while loopback.app.total_requests < kill_after and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.02))
             os.kill(child.pid, signal.SIGKILL)
             out, _ = child.communicate(timeout=10)
         finally:
@@ -89,7 +94,7 @@ def test_repeated_sigkills_repeat_no_finished_call(
         assert done_now <= cached_keys(config.cache_dir), f"seed {seed}: a call counted done is not in the cache"
         done_before |= done_now
 
-    assert kills == 5 and 0 < len(done_before) < len(PROMPTS), f"seed {seed}"
+    assert kills >= 2 and 0 < len(done_before) < len(PROMPTS), f"seed {seed}"
     saved = cached_keys(config.cache_dir)  # done, plus any saved in the instant before a kill
     loopback.app.reset_counters()
     rerun = teacher.run(requests)
