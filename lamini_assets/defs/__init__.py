@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import dataset, generation, lineage, plan, seeds, sql_models, teacher
+from lamini_assets.defs import dataset, generation, plan, seeds, sql_models, teacher
 from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation
 from lamini_assets.defs.resources import build_resources
 
@@ -24,7 +24,6 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
                 teacher.responses,
                 dataset.lamini_dataset,
                 plan.teacher_cost_plan,
-                lineage.lineage_report,
             ],
             config,
         ),
