@@ -28,13 +28,14 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
                     dataset.lamini_dataset,
                     plan.teacher_cost_plan,
                     diversity.diversity_report,
-                    lineage.lineage_report,
                 ],
                 config,
             ),
             training.train_split,
             *([training.build_student_checkpoints(student_partitions(config))] if config.students else []),
             *(evaluation.build_evaluation_assets(student_partitions(config)) if config.students else []),
+            # Reads student_checkpoints: without students that asset does not exist.
+            *([lineage.lineage_report] if config.students else []),
         ],
         asset_checks=[
             *seeds.seed_instruction_checks,
