@@ -119,8 +119,8 @@ class LocalArtifactStore:
     @contextmanager
     def local_dir(self, key: str) -> Iterator[Path]:
         path = self.path(key)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no published folder at {path}")
+        if not path.exists():
+            raise FileNotFoundError(f"no artifact at {path}")
         yield path
 
     def parquet_dataset(self, key: str) -> pa_dataset.Dataset:
