@@ -7,6 +7,7 @@ partitioned stage runs once per partition, as a backfill from the UI would.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -61,6 +62,9 @@ def show_teacher_progress() -> None:
 
 def run_demo() -> int:
     show_teacher_progress()
+    # lm-eval's and HF's per-batch progress bars (training and evaluation subprocesses inherit this)
+    # would bury the demo's own lines; the runs' logs in the UI keep the steps' details.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     config_path = config_path_from_env()
     config = load_config(config_path)
     defs = build_definitions(config_path)

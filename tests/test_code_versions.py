@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lamini_assets import warehouse
 from lamini_assets.defs import build_definitions
@@ -40,7 +41,9 @@ def test_python_code_versions_follow_what_changes_their_output(tmp_path: Path, m
     assert all(base[name] for name in ("seed_instructions", "instructions", "responses", "lamini_dataset", "seed_stats"))
 
     stricter = tmp_path / "stricter.yaml"
-    stricter.write_text(demo + "  filters: {min_words: 5}\n")  # under `generation:`, the file's last section
+    document = yaml.safe_load(demo)
+    document["generation"]["filters"] = {"min_words": 5}
+    stricter.write_text(yaml.safe_dump(document))
     changed = code_versions(stricter)
     assert changed["instructions"] != base["instructions"]
     assert changed["responses"] == base["responses"] and changed["lamini_dataset"] == base["lamini_dataset"]

@@ -62,7 +62,9 @@ def build_tiny_model(spec: StudentSpec, tokenizer: PreTrainedTokenizerFast) -> P
         return T5ForConditionalGeneration(config)
     config = GPT2Config(
         vocab_size=len(tokenizer),
-        n_positions=spec.max_source_length + spec.max_target_length,
+        # Training needs source + target positions; lm-eval also scores benchmark contexts and
+        # continuations longer than that (it asserts a continuation fits), so keep GPT-2's 1,024 at least.
+        n_positions=max(spec.max_source_length + spec.max_target_length, 1024),
         n_embd=tiny.hidden_size,
         n_layer=tiny.layers,
         n_head=tiny.heads,

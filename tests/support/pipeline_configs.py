@@ -18,6 +18,8 @@ def demo_config_with(target: Path, **sections: Any) -> Path:
     topics = document.get("generation", {}).get("topics")
     if topics and "path" in topics:
         topics["path"] = str((DEMO_CONFIG.parent / topics["path"]).resolve())
+    for evaluation_only in document.get("training", {}).get("evaluation_only", []):
+        evaluation_only["path"] = str((DEMO_CONFIG.parent / evaluation_only["path"]).resolve())
     for name, value in sections.items():
         if isinstance(value, dict) and isinstance(document.get(name), dict):
             document[name] = {**document[name], **value}
