@@ -20,8 +20,10 @@ from lamini_assets.dataset import (
 from lamini_assets.dataset.checks import missing_sources, repeated_row_ids
 from lamini_assets.dataset.exports import CARD_FILE
 from lamini_assets.defs.automation import FOLLOWS_UPSTREAM
+from lamini_assets.defs.checks import expected_empty
 from lamini_assets.defs.metadata import config_hash, config_metadata, counts_metadata, table_metadata
 from lamini_assets.defs.resources import PipelineConfigResource
+from lamini_assets.schema import INSTRUCTION_SOURCES
 from lamini_assets.warehouse import read_table, replace_table, table_exists
 
 # Teacher figures summed over every partition of the teacher-calling assets.
@@ -162,10 +164,13 @@ def row_ids_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=lamini_dataset, name="every_source_present", blocking=True,
-                description="Each of the seven instruction sources has rows, unless dataset.absent_sources names it.")
+                description="Each of the seven instruction sources has rows, unless dataset.absent_sources names it "
+                            "or the config feeds it nothing (no source for its seed pool, or 0 generation calls).")
 def every_source_present(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    config = pipeline.load()
+    left_empty = [label for label in INSTRUCTION_SOURCES if expected_empty(config, "instruction_source", label)]
     with duckdb.get_connection() as conn:
-        found = missing_sources(conn, pipeline.load().dataset.absent_sources)
+        found = missing_sources(conn, [*config.dataset.absent_sources, *left_empty])
     return dg.AssetCheckResult(
         passed=not found["missing"],
         metadata={name: ", ".join(sources) or "none" for name, sources in found.items()},

@@ -163,16 +163,25 @@ def test_blocking_checks_fail_on_a_missing_source_and_a_repeated_row_id(tmp_path
     materialize(defs, SEED_SQL_AND_TOPICS)
     materialize(defs, TEACHER_ASSETS, "alpaca")
 
+    # The config feeds only the alpaca pool: the six other sources may be absent, alpaca may not.
+    fed = materialize(defs, ["lamini_dataset"])
+    assert check_results(fed) == {"row_ids_unique": True, "every_source_present": True}
+    relabel = "update {table} set instruction_source = '{label}'"
+    with duckdb.connect(str(state_dir / "lamini.duckdb")) as conn:  # alpaca's rows now seem to be FLAN's
+        for table in ("instructions", "responses"):
+            conn.execute(relabel.format(table=table, label="original_flan"))
     missing = materialize(defs, ["lamini_dataset"], raise_on_error=False)
     assert check_results(missing) == {"row_ids_unique": True, "every_source_present": False}
     assert not missing.success  # blocking: the run fails, downstream would not run
     (evaluation,) = [e for e in missing.get_asset_check_evaluations() if e.check_name == "every_source_present"]
-    assert evaluation.metadata["missing"].value == ", ".join(s for s in INSTRUCTION_SOURCES if s != "alpaca")
+    assert evaluation.metadata["missing"].value == "alpaca"
 
-    absent = [s for s in INSTRUCTION_SOURCES if s != "alpaca"]
-    defs = build_definitions(write_config(alpaca_only_yaml(alpaca, f"dataset: {{absent_sources: {absent}}}\n")))
+    defs = build_definitions(write_config(alpaca_only_yaml(alpaca, "dataset: {absent_sources: [alpaca]}\n")))
     allowed = materialize(defs, ["lamini_dataset"])
     assert check_results(allowed) == {"row_ids_unique": True, "every_source_present": True}
+    with duckdb.connect(str(state_dir / "lamini.duckdb")) as conn:
+        for table in ("instructions", "responses"):
+            conn.execute(relabel.format(table=table, label="alpaca"))
 
     # The same response twice in `responses` gives two rows with one row_id.
     with duckdb.connect(str(state_dir / "lamini.duckdb")) as conn:
