@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the whole graph: training and evaluation of two students included
 def test_demo_materialises_every_asset_and_prints_summary(state_dir: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-W", "ignore", "-m", "lamini_assets.demo"],

@@ -63,6 +63,7 @@ def teacher_materialisations(instance: dg.DagsterInstance, after: int | None) ->
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the whole graph: training and evaluation of two students included
 def test_real_data_runs_twice_and_the_second_run_calls_no_teacher(tmp_path: Path, state_dir: Path) -> None:
     config = real_data_config(tmp_path / "real_data.yaml")
     run_pipeline(config)

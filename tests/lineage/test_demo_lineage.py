@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the whole graph: training and evaluation of two students included
 def test_demo_students_lineage_matches_their_manifests(state_dir: Path, capsys) -> None:
     materialisable = {key for assets in build_definitions().assets if isinstance(assets, dg.AssetsDefinition)
                       for key in assets.keys}
