@@ -57,7 +57,7 @@ redis: install
 # sees the same DAGSTER_HOME storage, code and DuckDB volume.
 worker: install
 	$(PY) -m lamini_assets.defs.execution celery-worker-yaml > $(STATE)/celery_worker.yaml
-	$(VENV)/bin/dagster-celery worker start -A dagster_celery.app -y $(STATE)/celery_worker.yaml
+	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/dagster-celery worker start -A dagster_celery.app -y $(STATE)/celery_worker.yaml
 
 bench: install
 	$(PY) bench/dedup_stats.py

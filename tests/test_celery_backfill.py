@@ -28,14 +28,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WORKERS = ("lamini-w1", "lamini-w2")
 
 
-def wait_for_workers(broker: str, count: int, deadline_seconds: float = 120) -> None:
+def worker_logs(tmp_path: Path) -> str:
+    return "".join((tmp_path / f"{name}.log").read_text(errors="replace")[-3000:] for name in WORKERS)
+
+
+def wait_for_workers(broker: str, workers: list[subprocess.Popen], tmp_path: Path, deadline_seconds: float = 120) -> None:
     app = Celery(broker=broker)
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
-        if len(app.control.ping(timeout=1.0) or []) >= count:
+        if any(worker.poll() is not None for worker in workers):
+            raise RuntimeError(f"a Celery worker exited before answering a ping\n{worker_logs(tmp_path)}")
+        if len(app.control.ping(timeout=1.0) or []) >= len(workers):
             return
         time.sleep(0.5)
-    raise TimeoutError(f"{count} Celery workers did not answer a ping within {deadline_seconds} s")
+    raise TimeoutError(f"{len(workers)} Celery workers did not answer a ping within {deadline_seconds} s\n{worker_logs(tmp_path)}")
 
 
 @pytest.mark.slow
@@ -65,17 +71,19 @@ def test_celery_backfill_of_seven_sources_writes_every_row_once(state_dir: Path,
         worker_yaml = tmp_path / "celery_worker.yaml"
         worker_yaml.write_text(celery_worker_yaml(load_config(config_path).execution))
         celery_cli = str(Path(sys.executable).with_name("dagster-celery"))
+        # `dagster-celery worker start` runs `celery` from PATH: the venv's, though the venv is not activated.
+        worker_env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
         workers = [
             subprocess.Popen(
                 [celery_cli, "worker", "start", "-A", "dagster_celery.app", "-y", str(worker_yaml), "-n", name,
                  "--", "--concurrency=1"],
-                cwd=PROJECT_ROOT, env=os.environ.copy(), start_new_session=True,
+                cwd=PROJECT_ROOT, env=worker_env, start_new_session=True,
                 stdout=open(tmp_path / f"{name}.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
             )
             for name in WORKERS
         ]
         try:
-            wait_for_workers(broker, len(WORKERS))
+            wait_for_workers(broker, workers, tmp_path)
             with dagster_server("dagster dev") as port:
                 launched = graphql(port, LAUNCH_BACKFILL, {"params": {
                     "assetSelection": [{"path": [name]} for name in TEACHER_ASSETS],
@@ -90,8 +98,7 @@ def test_celery_backfill_of_seven_sources_writes_every_row_once(state_dir: Path,
         finally:
             for worker in workers:
                 stop_process_group(worker)
-    logs = "".join((tmp_path / f"{name}.log").read_text(errors="replace")[-3000:] for name in WORKERS)
-    assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{status}\n{logs}"
+    assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{status}\n{worker_logs(tmp_path)}"
 
     # Steps ran on both workers, and only there.
     runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": launched["backfillId"]}))
