@@ -1,26 +1,40 @@
 -- group: seeds
 -- deps: seed_instructions, seed_copy_ranks
--- description: Per-pool statistics in the shape of LaMini's Table 1: rows, unique rows, rows kept
--- description: after exact dedup across pools, duplicates removed, mean instruction (with input) and
--- description: reference-output length in words, the share of rows with an input, and the rows whose
--- description: reference output is empty. The `all` row covers every pool.
-with per_pool as (
+-- description: Per-pool statistics in the shape of LaMini's Table 1, before and after exact dedup:
+-- description: rows, unique rows, rows kept after dedup across pools, duplicates removed; then mean
+-- description: instruction (with input) and reference-output length in words, the share of rows with
+-- description: an input and the rows whose reference output is empty, each over all loaded rows
+-- description: (`_before_dedup`) and over the rows dedup keeps (`_after_dedup`). Words are runs of
+-- description: non-whitespace (word_count). The `all` row covers every pool.
+with counted as (
+    -- Word counts once per row; `kept` marks the copy dedup keeps (one join, no second scan).
+    select
+        seeds.seed_source,
+        seeds.instruction_id,
+        word_count(seeds.instruction) + word_count(seeds.input) as instruction_words,
+        word_count(seeds.output) as output_words,
+        seeds.input <> '' as has_input,
+        seeds.output = '' as empty_output,
+        ranks.copy_rank = 1 as kept
+    from main.seed_instructions as seeds
+    inner join main.seed_copy_ranks as ranks using (instruction_id, seed_source, source_name, origin)
+),
+
+per_pool as (
     select
         seed_source,
         count(*) as rows,
         count(distinct instruction_id) as unique_rows,
-        sum(word_count(instruction) + word_count(input)) as instruction_words,
-        sum(word_count(output)) as output_words,
-        count(*) filter (where input <> '') as rows_with_input,
-        count(*) filter (where output = '') as empty_outputs
-    from main.seed_instructions
-    group by seed_source
-),
-
-kept as (
-    select seed_source, count(*) as kept_rows
-    from main.seed_copy_ranks
-    where copy_rank = 1
+        count(*) filter (where kept) as kept_rows,
+        sum(instruction_words) as instruction_words,
+        sum(output_words) as output_words,
+        count(*) filter (where has_input) as rows_with_input,
+        count(*) filter (where empty_output) as empty_outputs,
+        sum(instruction_words) filter (where kept) as kept_instruction_words,
+        sum(output_words) filter (where kept) as kept_output_words,
+        count(*) filter (where kept and has_input) as kept_rows_with_input,
+        count(*) filter (where kept and empty_output) as kept_empty_outputs
+    from counted
     group by seed_source
 ),
 
@@ -29,10 +43,15 @@ every_pool as (
         'all' as seed_source,
         sum(rows)::bigint as rows,
         (select count(distinct instruction_id) from main.seed_instructions) as unique_rows,
+        sum(kept_rows)::bigint as kept_rows,
         sum(instruction_words) as instruction_words,
         sum(output_words) as output_words,
         sum(rows_with_input)::bigint as rows_with_input,
-        sum(empty_outputs)::bigint as empty_outputs
+        sum(empty_outputs)::bigint as empty_outputs,
+        sum(kept_instruction_words) as kept_instruction_words,
+        sum(kept_output_words) as kept_output_words,
+        sum(kept_rows_with_input)::bigint as kept_rows_with_input,
+        sum(kept_empty_outputs)::bigint as kept_empty_outputs
     from per_pool
 ),
 
@@ -40,24 +59,21 @@ pools as (
     select * from per_pool
     union all by name
     select * from every_pool
-),
-
-kept_with_total as (
-    select * from kept
-    union all
-    select 'all', sum(kept_rows)::bigint from kept
 )
 
 select
-    pools.seed_source,
-    pools.rows,
-    pools.unique_rows,
-    coalesce(kept_with_total.kept_rows, 0) as kept_rows,
-    pools.rows - coalesce(kept_with_total.kept_rows, 0) as duplicates_removed,
-    round(pools.instruction_words / pools.rows, 2) as mean_instruction_words,
-    round(pools.output_words / pools.rows, 2) as mean_output_words,
-    round(pools.rows_with_input / pools.rows, 4) as share_with_input,
-    pools.empty_outputs
+    seed_source,
+    rows,
+    unique_rows,
+    kept_rows,
+    rows - kept_rows as duplicates_removed,
+    round(instruction_words / rows, 2) as mean_instruction_words_before_dedup,
+    round(kept_instruction_words / nullif(kept_rows, 0), 2) as mean_instruction_words_after_dedup,
+    round(output_words / rows, 2) as mean_output_words_before_dedup,
+    round(kept_output_words / nullif(kept_rows, 0), 2) as mean_output_words_after_dedup,
+    round(rows_with_input / rows, 4) as share_with_input_before_dedup,
+    round(kept_rows_with_input / nullif(kept_rows, 0), 4) as share_with_input_after_dedup,
+    empty_outputs as empty_outputs_before_dedup,
+    kept_empty_outputs as empty_outputs_after_dedup
 from pools
-left join kept_with_total using (seed_source)
-order by pools.seed_source = 'all', pools.seed_source
+order by seed_source = 'all', seed_source

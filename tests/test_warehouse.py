@@ -85,10 +85,44 @@ def test_stats_in_table_one_shape(conn: duckdb.DuckDBPyConnection) -> None:
     assert stats["alpaca"]["kept_rows"] == 2 and stats["alpaca"]["duplicates_removed"] == 1
     assert stats["p3"]["duplicates_removed"] == 2
     assert stats["all"]["rows"] == 7 and stats["all"]["unique_rows"] == 4 and stats["all"]["kept_rows"] == 4
-    # alpaca instructions+inputs: 6 + 5 + 5 words; outputs 4 + 1 + 2 words
-    assert stats["alpaca"]["mean_instruction_words"] == pytest.approx(16 / 3, abs=0.01)
-    assert stats["alpaca"]["mean_output_words"] == pytest.approx(7 / 3, abs=0.01)
-    assert stats["alpaca"]["share_with_input"] == pytest.approx(2 / 3, abs=1e-4)
+    # alpaca instructions+inputs: 6 + 5 + 5 words; outputs 4 + 1 + 2 words. Dedup gives the first
+    # to self_instruct and keeps the two translations (5 + 5 words; outputs 1 + 2).
+    alpaca = stats["alpaca"]
+    assert alpaca["mean_instruction_words_before_dedup"] == pytest.approx(16 / 3, abs=0.01)
+    assert alpaca["mean_instruction_words_after_dedup"] == pytest.approx(5.0)
+    assert alpaca["mean_output_words_before_dedup"] == pytest.approx(7 / 3, abs=0.01)
+    assert alpaca["mean_output_words_after_dedup"] == pytest.approx(1.5)
+    assert alpaca["share_with_input_before_dedup"] == pytest.approx(2 / 3, abs=1e-4)
+    assert alpaca["share_with_input_after_dedup"] == pytest.approx(1.0)
+    # p3 keeps only "What is 2 + 2?" (5 words; output 1 word) of its 3 rows (5 + 5 + 5 words; outputs 2 + 1 + 1).
+    assert stats["p3"]["mean_instruction_words_before_dedup"] == pytest.approx(5.0)
+    assert stats["p3"]["mean_output_words_before_dedup"] == pytest.approx(4 / 3, abs=0.01)
+    assert stats["p3"]["mean_output_words_after_dedup"] == pytest.approx(1.0)
+    # self_instruct's one row has a double space: 6 words, not 7.
+    assert stats["self_instruct"]["mean_instruction_words_after_dedup"] == pytest.approx(6.0)
+    assert stats["all"]["mean_instruction_words_after_dedup"] == pytest.approx((6 + 5 + 5 + 5) / 4)
+    assert stats["all"]["empty_outputs_before_dedup"] == stats["all"]["empty_outputs_after_dedup"] == 0
+
+
+def test_word_counts_count_words_not_spaces() -> None:
+    """Hand-counted: double spaces, tabs, newlines and edge spaces separate words, never make them."""
+    connection = duckdb.connect()
+    frame = seed_rows(
+        ("alpaca", "give three tips  for staying HEALTHY.", "", "Sleep   well."),  # 6 words; output 2
+        ("alpaca", "Sort these\nnumbers:", "3,\t1,  2", "1,\n2,\n3"),  # 3 + 3 words; output 3
+        ("alpaca", "Name a colour.", "", ""),  # 3 words; output 0
+    )
+    replace_partition(connection, "seed_instructions", frame, {"seed_source": "alpaca"})
+    build_models(connection)
+    texts = ["", " ", "one", " lead and trail ", "a\u000bb", "x\r\ny", "tab\there  and   there"]
+    counted = [connection.execute("select word_count(?)", [text]).fetchone()[0] for text in texts]
+    assert counted == [len(text.split()) for text in texts] == [0, 0, 1, 3, 2, 2, 4]
+
+    (instruction_words, output_words), = connection.execute(
+        "select mean_instruction_words_before_dedup, mean_output_words_before_dedup from seed_stats where seed_source = 'alpaca'"
+    ).fetchall()
+    assert instruction_words == pytest.approx((6 + 6 + 3) / 3, abs=0.01)
+    assert output_words == pytest.approx((2 + 3 + 0) / 3, abs=0.01)
 
 
 def test_replace_partition_touches_only_its_partition(conn: duckdb.DuckDBPyConnection) -> None:

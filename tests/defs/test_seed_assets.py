@@ -37,7 +37,7 @@ def test_real_seed_pools_load_dedup_and_stats(write_config, state_dir: Path) -> 
     assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
 
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
-        stats = {row[0]: row[1:] for row in conn.execute("select seed_source, rows, share_with_input from seed_stats").fetchall()}
+        stats = {row[0]: row[1:] for row in conn.execute("select seed_source, rows, share_with_input_before_dedup from seed_stats").fetchall()}
         templates = conn.execute("select count(distinct template) from seed_instructions where seed_source = 'p3'").fetchone()[0]
     assert stats["self_instruct"] == (175, pytest.approx(125 / 175, abs=1e-4))
     assert stats["p3"][0] == templates * 5 and templates == 142
