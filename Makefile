@@ -73,4 +73,4 @@ lock:
 
 # Removes run state (tables, cache, Dagster runs) but keeps the virtualenv.
 clean-state:
-	rm -rf $(STATE)/dagster_home $(STATE)/lamini.duckdb* $(STATE)/teacher_cache $(STATE)/artifacts
+	rm -rf $(STATE)/dagster_home $(STATE)/lamini.duckdb* $(STATE)/teacher_cache $(STATE)/artifacts $(STATE)/artifact_cache $(STATE)/hf_datasets_cache $(STATE)/read_snapshot

@@ -67,6 +67,7 @@ class StorageConfig(BaseModel):
     s3_endpoint_url: Optional[str] = None  # an S3-compatible store: MinIO, Ceph, R2, moto (http://127.0.0.1:9000)
     s3_region: Optional[str] = None
     artifact_cache_dir: str = "artifact_cache"  # local copies of S3 folders (local_dir), under the state dir
+    hf_datasets_cache_dir: str = "hf_datasets_cache"  # hf_dataset sources' Arrow cache and downloads, under the state dir
 
     @field_validator("artifacts_uri")
     @classmethod
@@ -150,6 +151,10 @@ class PipelineConfig(BaseModel):
         """Use this boto3 S3 client for the artifact store (the Dagster layer passes S3Resource's)."""
         self._s3_client = client
         return self
+
+    @property
+    def hf_datasets_cache_dir(self) -> Path:
+        return self.state_dir / self.storage.hf_datasets_cache_dir
 
     @property
     def teacher_cache_dir(self) -> Path:

@@ -44,7 +44,7 @@ def seed_instructions(
     if not specs:
         context.log.warning(f"no source in the config feeds the {pool} pool; the partition will be empty")
     try:
-        loaded = [load_source(spec, config.base_dir) for spec in specs]
+        loaded = [load_source(spec, config.base_dir, cache_dir=config.hf_datasets_cache_dir) for spec in specs]
     except SourceError as error:
         # One line naming file, line and field (or the likely cause), shown first in the UI and CLI.
         raise dg.Failure(description=str(error), allow_retries=False) from error

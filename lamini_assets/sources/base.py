@@ -156,9 +156,10 @@ class SeedLoader(ABC):
 
     format_name: ClassVar[str]
 
-    def __init__(self, spec: SourceSpec, base_dir: Path):
+    def __init__(self, spec: SourceSpec, base_dir: Path, *, cache_dir: Path | None = None):
         self.spec = spec
         self.base_dir = base_dir
+        self.cache_dir = cache_dir  # None: the library's own default (outside the pipeline's state)
         self.empty_files: list[str] = []  # folder sources: files with no row, appended by `records`
 
     @abstractmethod

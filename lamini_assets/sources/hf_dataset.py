@@ -1,6 +1,6 @@
 """Any Hugging Face `datasets` dataset, mapped onto the seed fields by `columns`.
 
-`path` is local: a `save_to_disk` folder (`split` picks from a DatasetDict; a saved single Dataset
+`path` is local: a `save_to_disk` folder (memory-mapped in place, no cache written) (`split` picks from a DatasetDict; a saved single Dataset
 is used whole), or data files / a folder of them that `load_dataset` reads. `dataset` is a hub
 name, which needs network. A row's "line" is its 1-based row number; origin is `where[split]:row`.
 Unmapped input/output are "", an unmapped template is the source name.
@@ -80,6 +80,8 @@ class HfDatasetLoader(SeedLoader):
 
         spec = self.spec
         load: Callable[[], datasets.Dataset | datasets.DatasetDict]
+        # Where load_dataset writes its Arrow cache (and hub downloads): the pipeline's state dir.
+        cache = {} if self.cache_dir is None else {"cache_dir": str(self.cache_dir)}
         if spec.dataset is not None:
             where = spec.dataset
             variable = hub_offline()
@@ -89,7 +91,7 @@ class HfDatasetLoader(SeedLoader):
                     f"source '{spec.name}': '{where}' is a hub dataset name, which needs network, and {variable} "
                     "is set; give a local copy as 'path' instead (a save_to_disk folder or data files)",
                 )
-            load = partial(datasets.load_dataset, where, split=spec.split)
+            load = partial(datasets.load_dataset, where, split=spec.split, **cache)
         else:
             path = self.resolve_path()
             where = self.display(path)
@@ -99,9 +101,9 @@ class HfDatasetLoader(SeedLoader):
                 builder = _BUILDERS.get(path.suffix)
                 if builder is None:
                     raise SourceError(where, f"source '{spec.name}': no datasets builder for '{path.suffix}' files")
-                load = partial(datasets.load_dataset, builder, data_files=str(path), split=spec.split)
+                load = partial(datasets.load_dataset, builder, data_files=str(path), split=spec.split, **cache)
             else:
-                load = partial(datasets.load_dataset, str(path), split=spec.split)
+                load = partial(datasets.load_dataset, str(path), split=spec.split, **cache)
         try:
             loaded = load()
         except Exception as exc:  # datasets raises many unrelated types (even IndexError for an empty save)

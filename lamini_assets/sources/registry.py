@@ -18,10 +18,12 @@ LOADERS: dict[str, type[SeedLoader]] = {
 }
 
 
-def load_source(spec: SourceSpec, base_dir: Path) -> LoadedSource:
+def load_source(spec: SourceSpec, base_dir: Path, *, cache_dir: Path | None = None) -> LoadedSource:
     """The source's rows in SEED_SCHEMA, its quarantined rows and its counts.
 
-    Relative paths resolve against base_dir. Raises SourceError for a bad row when
-    `on_bad_rows` is "error", and always for a missing path or an empty file.
+    Relative paths resolve against base_dir. `cache_dir` is where a loader may keep caches (the
+    `hf_dataset` Arrow files and hub downloads); the pipeline passes a folder of its state dir, so
+    `make clean-state` removes it. Raises SourceError for a bad row when `on_bad_rows` is "error",
+    and always for a missing path or an empty file.
     """
-    return LOADERS[spec.format](spec, base_dir).load()
+    return LOADERS[spec.format](spec, base_dir, cache_dir=cache_dir).load()

@@ -91,7 +91,7 @@ def test_empty_templates_and_outputs_are_counted_in_metadata_and_stats(tmp_path:
     assert metadata["dagster/row_count"] == 28_246
     materialize(defs, ["seed_copy_ranks", "seed_instructions_dedup", "seed_duplicates", "seed_stats"])
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
-        stats = dict(conn.execute("select seed_source, empty_outputs from seed_stats").fetchall())
+        stats = dict(conn.execute("select seed_source, empty_outputs_before_dedup from seed_stats").fetchall())
     assert stats == {"p3": 4, "all": 4}
 
 
@@ -122,3 +122,32 @@ def test_config_error_inside_an_asset_is_one_line_failure(write_config, state_di
     description, error_class = step_failure(result)
     assert error_class == "Failure"
     assert description == f"{config}: sources.0.max_rows: Input should be a valid integer, unable to parse string as an integer"
+
+
+def test_hf_dataset_cache_lives_in_the_state_dir_and_clean_state_removes_it(
+    write_config, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datasets
+    import subprocess
+
+    user_cache = state_dir.parent / "user_hf_cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", user_cache)
+    p3_file = sorted((SHARED_DATA / "p3_t0_sample").glob("*.jsonl"), key=lambda p: p.stat().st_size)[-1]
+    config = write_config(
+        f"""sources:
+  - name: p3_as_hf
+    format: hf_dataset
+    pool: p3
+    path: {p3_file}
+    columns: {{instruction: prompt, output: completion}}
+""",
+    )
+    result = materialize(build_definitions(config), ["seed_instructions", "seed_quarantine"], "p3")
+    assert materialization_metadata(result, "seed_instructions")["dagster/row_count"] > 100
+    assert list((state_dir / "hf_datasets_cache").rglob("*.arrow"))
+    assert not user_cache.exists() or not any(p.is_file() for p in user_cache.rglob("*"))
+
+    project_root = Path(__file__).resolve().parents[2]
+    subprocess.run(["make", "clean-state"], cwd=project_root, check=True, capture_output=True,
+                   env={**__import__("os").environ, "LAMINI_STATE_DIR": str(state_dir)})
+    assert not (state_dir / "hf_datasets_cache").exists()

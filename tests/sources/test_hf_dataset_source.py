@@ -143,3 +143,17 @@ def test_hub_name_online_asks_datasets_for_the_split(tmp_path: Path, monkeypatch
     rows = load_source(hf_spec(dataset="org/qa", split="validation"), tmp_path).rows
     assert asked == [("org/qa", "validation")]
     assert rows["origin"][2] == "org/qa[validation]:3"
+
+
+def test_data_files_cache_only_in_the_given_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_dataset's Arrow cache goes where the pipeline says (its state dir), never to the user's
+    ~/.cache/huggingface (here a stand-in folder, so the test sees a write there)."""
+    user_cache = tmp_path / "user_hf_cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", user_cache)
+    records = [dict(zip(QA, values, strict=True)) for values in zip(*QA.values(), strict=True)]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    state_cache = tmp_path / "state" / "hf_datasets_cache"
+    rows = load_source(hf_spec(path="qa.jsonl"), tmp_path, cache_dir=state_cache).rows
+    assert rows["output"].to_list() == QA["answer"]
+    assert list(state_cache.rglob("*.arrow")), "the Arrow cache is under the given cache_dir"
+    assert not user_cache.exists() or not any(p.is_file() for p in user_cache.rglob("*"))
