@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA, make_instruction_id
-from lamini_assets.sources.sampling import StreamSampler
+from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA
+from lamini_assets.sources.columnar import instruction_ids, sample, strip
 from lamini_assets.sources.spec import SourceSpec
 
 RAW_LIMIT = 2_000  # characters of an offending row kept in quarantine
@@ -190,15 +190,24 @@ class SeedLoader(ABC):
         except ValueError:
             return str(path)
 
+    def columnar_parts(self) -> Iterator[pl.DataFrame | RawRecord] | None:
+        """The fast path (see sources/columnar.py), or None when the format has none: per file, either
+        a frame of parsed fields (file, line, instruction, input, output, template, origin, and `ok`,
+        False for rows the Python path must judge) or that file's RawRecords."""
+        return None
+
+    def reread(self, file: str, lines: list[int]) -> list[RawRecord]:
+        """The RawRecords of some rows of a file read columnar (the rows Polars flagged)."""
+        raise NotImplementedError
+
     def load(self) -> LoadedSource:
         spec = self.spec
-        sampler: StreamSampler[tuple[object, ...]] = StreamSampler(
-            max_rows_per_template=spec.max_rows_per_template, max_rows=spec.max_rows, seed=spec.sample_seed
-        )
         quarantine: list[tuple[object, ...]] = []  # in QUARANTINE_SCHEMA column order
-        read = parsed = 0
-        for record in self.records():
-            read += 1
+        frames: list[pl.DataFrame] = []  # parsed rows: instruction, input, output, template, origin, arrival
+        parsed_rows: list[tuple[str, str, str, str, str, int]] = []
+        counter = {"read": 0, "arrival": 0}
+
+        def python_path(record: RawRecord) -> None:
             try:
                 if record.problem is not None:
                     raise BadField(None, record.problem)
@@ -208,22 +217,36 @@ class SeedLoader(ABC):
                     raise SourceError(record.file, bad.reason, line=record.line, field=bad.field) from None
                 raw = storable(record.raw)[:RAW_LIMIT]
                 quarantine.append((spec.pool, spec.name, record.file, record.line, bad.field, bad.reason, raw))
+                return
+            parsed_rows.append((fields.instruction, fields.input, fields.output, fields.template, fields.origin,
+                                counter["arrival"]))
+            counter["arrival"] += 1
+
+        def flush_python_rows() -> None:
+            if parsed_rows:
+                frames.append(pl.DataFrame(parsed_rows, schema=_PARSED_SCHEMA, orient="row"))
+                parsed_rows.clear()
+
+        parts = self.columnar_parts()
+        for part in parts if parts is not None else self.records():
+            if isinstance(part, RawRecord):
+                counter["read"] += 1
+                python_path(part)
                 continue
-            parsed += 1
-            # Stripped text everywhere: ids, dedup and the SQL word counts assume it.
-            instruction, input_text, output = fields.instruction.strip(), fields.input.strip(), fields.output.strip()
-            instruction_id = make_instruction_id(instruction, input_text)
-            row = (
-                instruction_id,
-                spec.pool,
-                spec.name,
-                instruction,
-                input_text,
-                output,
-                fields.template,
-                fields.origin,
-            )  # SEED_SCHEMA column order
-            sampler.add(row, instruction_id=instruction_id, template=fields.template, origin=fields.origin)
+            counter["read"] += part.height
+            # Rows in order: runs of good rows go whole; flagged rows go through the Python path.
+            runs = part.with_columns((pl.col("ok") != pl.col("ok").shift(1)).fill_null(True).cum_sum().alias("run"))
+            flagged = iter(self.reread(part["file"][0], part.filter(~pl.col("ok"))["line"].to_list()))
+            for run in runs.partition_by("run", maintain_order=True):
+                if run["ok"][0]:
+                    flush_python_rows()
+                    frames.append(self._numbered(run, counter))
+                else:
+                    for _ in range(run.height):
+                        python_path(next(flagged))
+        flush_python_rows()
+        read = counter["read"]
+        parsed = counter["arrival"]
         where = spec.path or spec.dataset or spec.name
         if read == 0:
             every_file = f": all {len(self.empty_files)} files are empty" if self.empty_files else ""
@@ -237,7 +260,18 @@ class SeedLoader(ABC):
                 f"{likely_cause(quarantine, spec.format)}. First: {first[2]}:{first[3]}: "
                 + (f"field '{first[4]}': " if first[4] else "") + str(first[5]),
             )
-        rows = pl.DataFrame(sampler.selected(), schema=SEED_SCHEMA, orient="row")
+        # Stripped text everywhere: ids, dedup and the SQL word counts assume it.
+        parsed_frame = pl.concat(frames) if frames else pl.DataFrame(schema=_PARSED_SCHEMA)
+        parsed_frame = parsed_frame.with_columns(
+            strip(pl.col("instruction")), strip(pl.col("input")), strip(pl.col("output"))
+        )
+        parsed_frame = parsed_frame.with_columns(instruction_ids(parsed_frame["instruction"], parsed_frame["input"]))
+        selected = sample(parsed_frame, max_rows_per_template=spec.max_rows_per_template, max_rows=spec.max_rows,
+                          seed=spec.sample_seed)
+        rows = selected.select(
+            "instruction_id", pl.lit(spec.pool).alias("seed_source"), pl.lit(spec.name).alias("source_name"),
+            "instruction", "input", "output", "template", "origin",
+        ).cast(SEED_SCHEMA)  # type: ignore[arg-type]
         counts = {
             "read": read,
             "loaded": rows.height,
@@ -249,3 +283,19 @@ class SeedLoader(ABC):
         }
         quarantined = pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA, orient="row")
         return LoadedSource(rows, quarantined, counts, list(self.empty_files))
+
+    @staticmethod
+    def _numbered(good: pl.DataFrame, counter: dict[str, int]) -> pl.DataFrame:
+        """Parsed rows of a columnar part, numbered on in arrival order."""
+        start = counter["arrival"]
+        counter["arrival"] += good.height
+        return good.select(
+            "instruction", "input", "output", "template", "origin",
+            pl.int_range(start, start + good.height, dtype=pl.Int64).alias("arrival"),
+        )
+
+
+_PARSED_SCHEMA: dict[str, pl.DataType] = {
+    "instruction": pl.String(), "input": pl.String(), "output": pl.String(), "template": pl.String(),
+    "origin": pl.String(), "arrival": pl.Int64(),
+}

@@ -8,9 +8,15 @@ no template type, `flan:template_type` when there is no task name, and `flan` wh
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
+
+import polars as pl
 
 from lamini_assets.sources.base import RawRecord, SeedFields, SeedLoader, optional_text, require_text
-from lamini_assets.sources.reading import files_in, read_jsonl, read_parquet
+from lamini_assets.sources.columnar import strip
+from lamini_assets.sources.reading import files_in, jsonl_parts, read_jsonl, read_parquet, reread_jsonl
+
+_TEXT_FIELDS = ["inputs", "targets", "task_name", "template_type"]
 
 
 class FlanLoader(SeedLoader):
@@ -24,6 +30,39 @@ class FlanLoader(SeedLoader):
             # An empty shard in a folder is counted and listed, not fatal.
             if not (yield from reader(file, self.display(file), allow_empty=in_folder)):
                 self.empty_files.append(self.display(file))
+
+    def columnar_parts(self) -> Iterator[pl.DataFrame | RawRecord]:
+        path = self.resolve_path()
+        in_folder = path.is_dir()
+        self._files = {self.display(file): file for file in files_in(path, self.display(path), (".jsonl", ".parquet"))}
+        for display, file in self._files.items():
+            if file.suffix == ".parquet":
+                seen = yield from read_parquet(file, display, allow_empty=in_folder)
+            else:
+                parse = partial(self._parse_frame, display)
+                seen = yield from jsonl_parts(file, display, _TEXT_FIELDS, parse, allow_empty=in_folder)
+            if not seen:
+                self.empty_files.append(display)
+
+    def _parse_frame(self, display: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """`parse` for a whole file; rows it cannot judge (a null or blank field) are not `ok`."""
+        inputs, targets = pl.col("inputs"), pl.col("targets")
+        task = strip(pl.col("task_name").fill_null(""))
+        kind = strip(pl.col("template_type").fill_null(""))
+        family = pl.when(task != "").then(task).otherwise(pl.lit("flan"))
+        return frame.select(
+            pl.lit(display).alias("file"),
+            "line",
+            inputs.alias("instruction"),
+            pl.lit("").alias("input"),
+            targets.alias("output"),
+            pl.when(kind != "").then(pl.format("{}:{}", family, kind)).otherwise(family).alias("template"),
+            pl.format("{}:{}", pl.lit(display), "line").alias("origin"),
+            (inputs.is_not_null() & (strip(inputs) != "") & targets.is_not_null()).alias("ok"),
+        )
+
+    def reread(self, file: str, lines: list[int]) -> list[RawRecord]:
+        return reread_jsonl(self._files[file], file, lines)
 
     def parse(self, record: RawRecord) -> SeedFields:
         row = record.value

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import polars as pl
+
 from lamini_assets.sources.base import RawRecord, SourceError, raw_json
+from lamini_assets.sources.columnar import json_bytes, read_ndjson
 
 _PARQUET_BATCH_ROWS = 10_000
 
@@ -105,3 +108,23 @@ def files_in(path: Path, display: str, suffixes: tuple[str, ...]) -> list[Path]:
     if not found:
         raise SourceError(display, f"folder has no {' or '.join(suffixes)} files")
     return found
+
+
+def jsonl_parts(
+    file: Path, display: str, text_fields: list[str], parse: Callable[[pl.DataFrame], pl.DataFrame], *, allow_empty: bool
+) -> Generator[pl.DataFrame | RawRecord, None, int]:
+    """A JSONL file for SeedLoader.columnar_parts: one frame (`parse` of the file read columnar:
+    text fields as String, `line`), or, when only the per-row path may read it (sources/columnar.py
+    says when), its RawRecords. Returns the number of rows, as read_jsonl does."""
+    body = json_bytes(file, text_fields)
+    frame = None if body is None else read_ndjson(body, text_fields)
+    if frame is None:
+        return (yield from read_jsonl(file, display, allow_empty=allow_empty))
+    yield parse(frame)
+    return frame.height
+
+
+def reread_jsonl(path: Path, display: str, lines: list[int]) -> list[RawRecord]:
+    """RawRecords of some lines (1-based) of a UTF-8 JSONL file, as read_jsonl makes them."""
+    text = path.read_bytes().decode("utf-8-sig").split("\n")
+    return [_json_object_record(display, line, text[line - 1].rstrip("\r\n")) for line in lines]

@@ -1,0 +1,124 @@
+"""The loaders' fast path: well-formed files are read and checked whole by Polars, and only the rows
+(or files) that fail go through the per-row Python path, whose errors and quarantine rows stay the
+reference. A file is read columnar only when Polars cannot read it differently from `json.loads`:
+strict UTF-8, no blank line (line numbers stay exact), no lone surrogate escape, and no non-string value
+for a text field (Polars would turn 5 into "5" where the Python path says "expected a string").
+Anything else falls back to the Python path for that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from lamini_assets.schema import make_instruction_id
+from lamini_assets.sources.sampling import sample_rank
+
+# What Python's str.strip() strips (Rust's trim differs on U+001C..U+001F).
+PY_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+# normalise_text on ASCII text: NFKC is the identity, casefold is lower(), \s is these characters.
+_ASCII_WHITESPACE_RUN = r"[\t\n\x0b\x0c\r \x1c-\x1f]+"
+_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r\x0b\x0c]*(?:\n|\Z)")
+# A lone surrogate escape (Polars decodes it differently from json.loads); valid pairs are fine.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]"
+)
+_BOM = b"\xef\xbb\xbf"
+
+
+def strip(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars(PY_WHITESPACE)
+
+
+def _non_string_value(field: str) -> re.Pattern[bytes]:
+    """A key `field` whose value is neither a string nor null."""
+    return re.compile(rb'(?<!\\)"' + re.escape(field.encode()) + rb'"\s*:\s*[^"n\s]')
+
+
+def json_bytes(path: Path, text_fields: Iterable[str], *, lines: bool = True) -> bytes | None:
+    """The file's bytes when Polars reads them as json.loads would (see the module doc), else None.
+    A null text field is fine (the row is flagged and judged per row); a number or object is not.
+    `lines`: JSONL, where a blank line would shift line numbers."""
+    data = path.read_bytes()
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    body = data[:-1] if data.endswith(b"\n") else data
+    if not body.strip() or b"\x00" in body or _LONE_SURROGATE_ESCAPE.search(body) or (lines and _BLANK_LINE.search(body)):
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for field in text_fields:
+        if _non_string_value(field).search(body):
+            return None
+    return body
+
+
+def read_ndjson(body: bytes, fields: Iterable[str]) -> pl.DataFrame | None:
+    """The lines as a frame with every field in `fields` (String, null when absent) and `line`, or
+    None when Polars cannot read them as objects of strings."""
+    try:
+        frame = pl.read_ndjson(body, infer_schema_length=None)
+    except Exception:  # noqa: BLE001 - polars raises several types for a line it cannot read; Python path decides
+        return None
+    return _with_fields(frame, fields)
+
+
+def read_json_list(body: bytes, fields: Iterable[str]) -> pl.DataFrame | None:
+    try:
+        frame = pl.read_json(body, infer_schema_length=None)
+    except Exception:  # noqa: BLE001 - as above
+        return None
+    return _with_fields(frame, fields)
+
+
+def _with_fields(frame: pl.DataFrame, fields: Iterable[str]) -> pl.DataFrame | None:
+    columns = []
+    for field in fields:
+        if field not in frame.columns:
+            columns.append(pl.lit(None, dtype=pl.String).alias(field))
+        elif frame.schema[field] in (pl.String, pl.Null):
+            columns.append(pl.col(field).cast(pl.String))
+        else:
+            return None
+    return frame.select(*columns).with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+
+
+def instruction_ids(instruction: pl.Series, input_text: pl.Series) -> pl.Series:
+    """make_instruction_id of every row: ASCII rows normalised by Polars and hashed in one pass,
+    the others (NFKC and casefold matter there) by make_instruction_id itself."""
+    frame = pl.DataFrame({"instruction": instruction, "input": input_text})
+
+    def normalised(column: str) -> pl.Expr:
+        return pl.col(column).str.replace_all(_ASCII_WHITESPACE_RUN, " ").str.strip_chars(" ").str.to_lowercase()
+
+    frame = frame.with_columns(
+        (pl.col("instruction").str.contains(r"[^\x00-\x7f]") | pl.col("input").str.contains(r"[^\x00-\x7f]"))
+        .alias("unicode"),
+        pl.concat_str([normalised("instruction"), pl.lit("\x1f"), normalised("input")]).alias("key"),
+    )
+    blake2b = hashlib.blake2b
+    ids = [
+        make_instruction_id(text, extra) if unicode else blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+        for text, extra, unicode, key in frame.select("instruction", "input", "unicode", "key").iter_rows()
+    ]
+    return pl.Series("instruction_id", ids, dtype=pl.String)
+
+
+def sample(rows: pl.DataFrame, *, max_rows_per_template: int | None, max_rows: int | None, seed: int) -> pl.DataFrame:
+    """StreamSampler's selection on a frame with `arrival`: within each template the rows of smallest
+    (sample_rank, origin, arrival), then the smallest overall, returned in arrival order."""
+    if max_rows_per_template is None and max_rows is None:
+        return rows
+    ranks = pl.Series("rank", [sample_rank(seed, row_id) for row_id in rows["instruction_id"]], dtype=pl.UInt64)
+    ordered = rows.with_columns(ranks).sort(["rank", "origin", "arrival"])
+    if max_rows_per_template is not None:
+        ordered = ordered.filter(pl.int_range(pl.len()).over("template") < max_rows_per_template)
+    if max_rows is not None:
+        ordered = ordered.head(max_rows)
+    return ordered.drop("rank").sort("arrival")
