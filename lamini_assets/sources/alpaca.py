@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import polars as pl
+
 from lamini_assets.sources.base import (
     RawRecord,
     SeedFields,
@@ -20,7 +22,10 @@ from lamini_assets.sources.base import (
     raw_json,
     require_text,
 )
+from lamini_assets.sources.columnar import json_bytes, read_json_list, strip
 from lamini_assets.sources.reading import foreign_encoding
+
+_TEXT_FIELDS = ["instruction", "input", "output"]
 
 
 class AlpacaLoader(SeedLoader):
@@ -50,6 +55,30 @@ class AlpacaLoader(SeedLoader):
             else:
                 problem = f"expected a JSON object, got {type(row).__name__}"
                 yield RawRecord(display, index, json.dumps(row, ensure_ascii=False), None, problem)
+
+    def columnar_parts(self) -> Iterator[pl.DataFrame | RawRecord]:
+        path = self.resolve_path(file_only=True)
+        display = self.display(path)
+        body = json_bytes(path, _TEXT_FIELDS, lines=False)
+        frame = read_json_list(body, _TEXT_FIELDS) if body is not None and body.lstrip().startswith(b"[") else None
+        if frame is None or frame.height == 0:
+            yield from self.records()  # the per-row path says what is wrong with the file
+            return
+        instruction, output = pl.col("instruction"), pl.col("output")
+        yield frame.select(
+            pl.lit(display).alias("file"),
+            "line",
+            instruction,
+            pl.col("input").fill_null(""),
+            output,
+            pl.lit(self.spec.name).alias("template"),
+            pl.format("{}:[{}]", pl.lit(display), "line").alias("origin"),
+            (instruction.is_not_null() & (strip(instruction) != "") & output.is_not_null()).alias("ok"),
+        )
+
+    def reread(self, file: str, lines: list[int]) -> list[RawRecord]:
+        wanted = set(lines)
+        return [record for record in self.records() if record.line in wanted]
 
     def parse(self, record: RawRecord) -> SeedFields:
         row = record.value

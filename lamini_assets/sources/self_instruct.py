@@ -7,9 +7,16 @@ the later instances of the few multi-instance tasks are not seeds of their own.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
 
 from lamini_assets.sources.base import BadField, RawRecord, SeedFields, SeedLoader, optional_text, require_text
-from lamini_assets.sources.reading import read_jsonl
+from lamini_assets.sources.columnar import json_bytes, strip
+from lamini_assets.sources.reading import read_jsonl, reread_jsonl
+
+_TEXT_FIELDS = ["id", "instruction", "input", "output"]
+_TEXT_TYPES = (pl.String, pl.Null)
 
 
 class SelfInstructLoader(SeedLoader):
@@ -18,6 +25,57 @@ class SelfInstructLoader(SeedLoader):
     def records(self) -> Iterator[RawRecord]:
         path = self.resolve_path(file_only=True)
         yield from read_jsonl(path, self.display(path))
+
+    def columnar_parts(self) -> Iterator[pl.DataFrame | RawRecord]:
+        path = self.resolve_path(file_only=True)
+        self._path = path
+        display = self.display(path)
+        frame = self._read_columnar(path)
+        if frame is None:
+            yield from read_jsonl(path, display)
+            return
+        task_id, instruction = pl.col("id"), pl.col("instruction")
+        first = pl.col("instances").list.first()
+        has_input = "input" in {field.name for field in frame.schema["instances"].inner.fields}  # type: ignore[attr-defined]
+        output = first.struct.field("output")
+        yield frame.select(
+            pl.lit(display).alias("file"),
+            "line",
+            instruction,
+            (first.struct.field("input").fill_null("") if has_input else pl.lit("")).alias("input"),
+            output.alias("output"),
+            pl.lit(self.spec.name).alias("template"),
+            pl.format("{}:{}#{}", pl.lit(display), "line", task_id).alias("origin"),
+            (task_id.is_not_null() & (strip(task_id) != "") & instruction.is_not_null() & (strip(instruction) != "")
+             & (pl.col("instances").list.len() > 0).fill_null(False) & first.is_not_null() & output.is_not_null()
+             ).alias("ok"),
+        )
+
+    @staticmethod
+    def _read_columnar(path: Path) -> pl.DataFrame | None:
+        """The tasks with id, instruction and instances (a list of {input?, output}) when Polars reads
+        them as json.loads would (sources/columnar.py), else None."""
+        body = json_bytes(path, _TEXT_FIELDS)
+        if body is None:
+            return None
+        try:
+            frame = pl.read_ndjson(body, infer_schema_length=None)
+        except Exception:  # noqa: BLE001 - the per-row path decides
+            return None
+        schema = frame.schema
+        instances = schema.get("instances")
+        if (schema.get("id") not in _TEXT_TYPES or schema.get("instruction") not in _TEXT_TYPES
+                or not isinstance(instances, pl.List) or not isinstance(instances.inner, pl.Struct)):
+            return None
+        fields = {field.name: field.dtype for field in instances.inner.fields}
+        if fields.get("output") not in _TEXT_TYPES or fields.get("input", pl.String) not in _TEXT_TYPES:
+            return None
+        return frame.select("id", "instruction", "instances").with_row_index("line", offset=1).with_columns(
+            pl.col("line").cast(pl.Int64)
+        )
+
+    def reread(self, file: str, lines: list[int]) -> list[RawRecord]:
+        return reread_jsonl(self._path, file, lines)
 
     def parse(self, record: RawRecord) -> SeedFields:
         task = record.value

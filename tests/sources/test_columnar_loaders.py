@@ -10,14 +10,49 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lamini_assets.schema import make_instruction_id
-from lamini_assets.sources import LOADERS, SourceSpec
-from lamini_assets.sources.base import LoadedSource, SeedLoader
+from lamini_assets.schema import QUARANTINE_SCHEMA, SEED_SCHEMA, make_instruction_id
+from lamini_assets.sources import LOADERS, SourceError, SourceSpec
+from lamini_assets.sources.base import RAW_LIMIT, BadField, LoadedSource, SeedLoader, storable
+from lamini_assets.sources.sampling import StreamSampler
 from lamini_assets.sources.columnar import instruction_ids
 
 
+def reference_load(loader: SeedLoader) -> LoadedSource:
+    """The per-row load as it was before the columnar path (Python strip, make_instruction_id and
+    StreamSampler on every row), kept here as the reference."""
+    spec = loader.spec
+    sampler: StreamSampler[tuple[object, ...]] = StreamSampler(
+        max_rows_per_template=spec.max_rows_per_template, max_rows=spec.max_rows, seed=spec.sample_seed
+    )
+    quarantine: list[tuple[object, ...]] = []
+    read = parsed = 0
+    for record in loader.records():
+        read += 1
+        try:
+            if record.problem is not None:
+                raise BadField(None, record.problem)
+            fields = loader.parse(record)
+        except BadField as bad:
+            if spec.on_bad_rows == "error":
+                raise SourceError(record.file, bad.reason, line=record.line, field=bad.field) from None
+            quarantine.append((spec.pool, spec.name, record.file, record.line, bad.field, bad.reason,
+                               storable(record.raw)[:RAW_LIMIT]))
+            continue
+        parsed += 1
+        instruction, input_text, output = fields.instruction.strip(), fields.input.strip(), fields.output.strip()
+        instruction_id = make_instruction_id(instruction, input_text)
+        row = (instruction_id, spec.pool, spec.name, instruction, input_text, output, fields.template, fields.origin)
+        sampler.add(row, instruction_id=instruction_id, template=fields.template, origin=fields.origin)
+    rows = pl.DataFrame(sampler.selected(), schema=SEED_SCHEMA, orient="row")
+    counts = {"read": read, "loaded": rows.height, "quarantined": len(quarantine), "sampled_out": parsed - rows.height,
+              "templates": rows["template"].n_unique(), "empty_outputs": rows.filter(pl.col("output") == "").height,
+              "empty_files": len(loader.empty_files)}
+    return LoadedSource(rows, pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA, orient="row"), counts,
+                        list(loader.empty_files))
+
+
 def both_paths(spec: SourceSpec, base_dir: Path) -> tuple[LoadedSource, LoadedSource, list[str]]:
-    """(columnar, per-row) loads of the same source, and which kinds of parts the columnar one used."""
+    """(columnar, reference per-row) loads of the same source, and which kinds of parts the columnar one used."""
     loader = LOADERS[spec.format](spec, base_dir)
     used: list[str] = []
     parts = loader.columnar_parts
@@ -30,9 +65,7 @@ def both_paths(spec: SourceSpec, base_dir: Path) -> tuple[LoadedSource, LoadedSo
 
     loader.columnar_parts = counting_parts  # type: ignore[method-assign]
     columnar = loader.load()
-    per_row_loader = LOADERS[spec.format](spec, base_dir)
-    per_row_loader.columnar_parts = lambda: None  # type: ignore[method-assign]
-    return columnar, per_row_loader.load(), used
+    return columnar, reference_load(LOADERS[spec.format](spec, base_dir)), used
 
 
 def assert_same(columnar: LoadedSource, per_row: LoadedSource) -> None:
@@ -94,15 +127,10 @@ def test_flan_with_bad_rows_same_quarantine_and_rows(tmp_path: Path, on_bad_rows
     (folder / "h_lone_surrogate.jsonl").write_text('{"inputs": "a\\ud800b", "targets": "x"}\n' + "\n".join(clean[:40]))
     spec = SourceSpec(name="flan", format="flan", path="flan", on_bad_rows=on_bad_rows)  # type: ignore[arg-type]
     if on_bad_rows == "error":
-        from lamini_assets.sources import SourceError
-
         errors = []
-        for columnar_on in (True, False):
-            loader: SeedLoader = LOADERS["flan"](spec, tmp_path)
-            if not columnar_on:
-                loader.columnar_parts = lambda: None  # type: ignore[method-assign]
+        for load in (lambda loader: loader.load(), reference_load):
             with pytest.raises(SourceError) as raised:
-                loader.load()
+                load(LOADERS["flan"](spec, tmp_path))
             errors.append(str(raised.value))
         assert errors[0] == errors[1] and "b_flagged.jsonl:11: field 'inputs'" in errors[0]
         return
@@ -122,3 +150,38 @@ def test_instruction_ids_equal_make_instruction_id() -> None:
     inputs = [rng.choice(["", *texts[:50]]) for _ in texts]
     got = instruction_ids(pl.Series(texts), pl.Series(inputs)).to_list()
     assert got == [make_instruction_id(text, extra) for text, extra in zip(texts, inputs)]
+
+
+def test_alpaca_and_self_instruct_same_rows_and_quarantine(tmp_path: Path, shared_data: Path) -> None:
+    rng = random.Random(2)
+    texts = [row for row in messy_flan_rows(rng, 4000)]
+    alpaca = [{"instruction": json.loads(t)["inputs"], "input": rng.choice(["", None, "ctx  here"]),
+               "output": json.loads(t)["targets"]} for t in texts]
+    alpaca[3] = {"instruction": " ", "output": "blank"}
+    alpaca[4] = {"instruction": "no output"}
+    alpaca[5] = {"instruction": None, "input": "", "output": "x"}
+    (tmp_path / "alpaca.json").write_text(json.dumps(alpaca, indent=2), encoding="utf-8")
+    columnar, per_row, used = both_paths(SourceSpec(name="alpaca", format="alpaca_json", path="alpaca.json",
+                                                    on_bad_rows="quarantine"), tmp_path)
+    assert used == ["frame"] and columnar.quarantine.height == 3
+    assert_same(columnar, per_row)
+
+    real = SourceSpec(name="si", format="self_instruct_jsonl", path=str(shared_data / "self_instruct_seed_tasks.jsonl"))
+    columnar, per_row, used = both_paths(real, shared_data)
+    assert used == ["frame"] and columnar.rows.height == 175
+    assert_same(columnar, per_row)
+
+    tasks = [{"id": f"t{i}", "name": "n", "instruction": json.loads(t)["inputs"],
+              "instances": [{"input": rng.choice(["", "in put"]), "output": json.loads(t)["targets"]}]}
+             for i, t in enumerate(texts)]
+    tasks[7]["instances"] = []
+    tasks[8]["id"] = "  "
+    tasks[9]["instances"] = [{"input": "no output"}]
+    tasks[10]["instances"] = [None]
+    del tasks[11]["instances"]
+    (tmp_path / "tasks.jsonl").write_text("\n".join(json.dumps(t) for t in tasks), encoding="utf-8")
+    spec = SourceSpec(name="si", format="self_instruct_jsonl", path="tasks.jsonl", on_bad_rows="quarantine",
+                      max_rows=1000)
+    columnar, per_row, used = both_paths(spec, tmp_path)
+    assert used == ["frame"] and columnar.quarantine.height == 5
+    assert_same(columnar, per_row)
