@@ -1,5 +1,5 @@
 -- group: seeds
--- deps: seed_instructions, seed_copy_ranks
+-- deps: seed_copy_ranks
 -- description: Per-pool statistics in the shape of LaMini's Table 1, before and after exact dedup:
 -- description: rows, unique rows, rows kept after dedup across pools, duplicates removed; then mean
 -- description: instruction (with input) and reference-output length in words, the share of rows with
@@ -7,17 +7,9 @@
 -- description: (`_before_dedup`) and over the rows dedup keeps (`_after_dedup`). Words are runs of
 -- description: non-whitespace (word_count). The `all` row covers every pool.
 with counted as (
-    -- Word counts once per row; `kept` marks the copy dedup keeps (one join, no second scan).
-    select
-        seeds.seed_source,
-        seeds.instruction_id,
-        word_count(seeds.instruction) + word_count(seeds.input) as instruction_words,
-        word_count(seeds.output) as output_words,
-        seeds.input <> '' as has_input,
-        seeds.output = '' as empty_output,
-        ranks.copy_rank = 1 as kept
-    from main.seed_instructions as seeds
-    inner join main.seed_copy_ranks as ranks using (instruction_id, seed_source, source_name, origin)
+    -- seed_copy_ranks holds one row per seed row with its word counts: no join, no second text scan.
+    select *, copy_rank = 1 as kept
+    from main.seed_copy_ranks
 ),
 
 per_pool as (
@@ -42,7 +34,7 @@ every_pool as (
     select
         'all' as seed_source,
         sum(rows)::bigint as rows,
-        (select count(distinct instruction_id) from main.seed_instructions) as unique_rows,
+        (select count(distinct instruction_id) from main.seed_copy_ranks) as unique_rows,
         sum(kept_rows)::bigint as kept_rows,
         sum(instruction_words) as instruction_words,
         sum(output_words) as output_words,
