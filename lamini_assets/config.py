@@ -68,6 +68,8 @@ class StorageConfig(BaseModel):
     s3_region: Optional[str] = None
     artifact_cache_dir: str = "artifact_cache"  # local copies of S3 folders (local_dir), under the state dir
     hf_datasets_cache_dir: str = "hf_datasets_cache"  # hf_dataset sources' Arrow cache and downloads, under the state dir
+    # A copy of the DuckDB file for readers while runs write (read_snapshot/<duckdb_file>), refreshed after each run.
+    read_snapshot: bool = True
 
     @field_validator("artifacts_uri")
     @classmethod
@@ -151,6 +153,10 @@ class PipelineConfig(BaseModel):
         """Use this boto3 S3 client for the artifact store (the Dagster layer passes S3Resource's)."""
         self._s3_client = client
         return self
+
+    @property
+    def read_snapshot_path(self) -> Path:
+        return self.state_dir / "read_snapshot" / self.storage.duckdb_file
 
     @property
     def hf_datasets_cache_dir(self) -> Path:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -74,6 +75,37 @@ def database_lock(database: Path | str, timeout_seconds: float = 1800.0) -> Iter
                 del _held_locks[path]
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
                 os.close(descriptor)
+
+
+def publish_read_snapshot(database: Path | str, snapshot: Path | str, timeout_seconds: float = 1800.0) -> bool:
+    """Copy the DuckDB file to `snapshot` for readers, when it changed since the last copy (False: unchanged).
+
+    DuckDB refuses a second process while one writes, and a reader holding the file makes the writing
+    steps fail; readers open this copy instead (read-only), which runs never write. The copy is taken
+    under the database lock after a CHECKPOINT (so the file holds every committed write) and moved into
+    place atomically: a reader with the old copy open keeps reading it until it reconnects.
+    """
+    database, snapshot = Path(database), Path(snapshot)
+    if not database.exists():
+        return False
+    with database_lock(database, timeout_seconds):
+        if snapshot.exists() and snapshot.stat().st_mtime_ns == _written_at(database):
+            return False
+        with duckdb.connect(str(database)) as conn:
+            conn.execute("checkpoint")
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        staging = snapshot.with_name(f".{snapshot.name}.{os.getpid()}.tmp")
+        shutil.copyfile(database, staging)
+        written = _written_at(database)
+        os.utime(staging, ns=(written, written))  # the next call sees the copy is current
+        os.replace(staging, snapshot)
+        return True
+
+
+def _written_at(database: Path) -> int:
+    """The database's last write: its file, or its write-ahead log when that is newer."""
+    wal = Path(f"{database}.wal")
+    return max(database.stat().st_mtime_ns, wal.stat().st_mtime_ns if wal.exists() else 0)
 
 
 def _acquire(path: str, timeout_seconds: float) -> int:

@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from lamini_assets.config import ConfigError, PipelineConfig, StorageConfig, load_config
 from lamini_assets.teacher import Teacher, TeacherConfig
-from lamini_assets.warehouse import database_lock
+from lamini_assets.warehouse import database_lock, publish_read_snapshot
 
 # Teacher-calling assets share this Dagster concurrency pool (limit set in dagster.yaml).
 TEACHER_POOL = "teacher"
@@ -57,12 +57,19 @@ class SerialDuckDBResource(DuckDBResource):
     """
 
     lock_timeout_seconds: float = 1800.0
+    # Where readers find a copy of the file while runs write it (warehouse.publish_read_snapshot);
+    # refreshed when a run's (or, with the multiprocess executor, a step's) process ends. None: no copy.
+    read_snapshot: Optional[str] = None
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with database_lock(Path(self.database), self.lock_timeout_seconds):
             with super().get_connection() as conn:
                 yield conn
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self.read_snapshot is not None:
+            publish_read_snapshot(self.database, self.read_snapshot, self.lock_timeout_seconds)
 
 
 class TeacherResource(dg.ConfigurableResource):
@@ -119,7 +126,10 @@ def build_resources(config: PipelineConfig, config_path: str) -> dict[str, objec
     config.state_dir.mkdir(parents=True, exist_ok=True)
     return {
         "pipeline": PipelineConfigResource(config_path=config_path),
-        "duckdb": SerialDuckDBResource(database=str(config.duckdb_path)),
+        "duckdb": SerialDuckDBResource(
+            database=str(config.duckdb_path),
+            read_snapshot=str(config.read_snapshot_path) if config.storage.read_snapshot else None,
+        ),
         "teacher": TeacherResource.from_config(config),
         # Launches the training and evaluation scripts (they import dagster_pipes only).
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
