@@ -1,10 +1,12 @@
 """Seed loaders on full-size synthetic inputs: Alpaca's 52K-row JSON list and a FLAN JSONL
 folder sampled per template.
 
-    .lamini/venv/bin/python bench/seed_loaders.py [--alpaca-rows 52002] [--flan-rows 300000]
+    lenv python bench/seed_loaders.py [--alpaca-rows 52002] [--flan-rows 300000] [--p3-rows 300000]
 
-Each load runs in a fresh process so its peak RSS is its own. Prints seconds, rows per second,
-peak RSS and the ratio to the target (Alpaca: 10 s and 1.5 GB; FLAN: 30 s and 2 GB).
+Each load runs in a fresh process so its peak RSS is its own, twice: the per-row load as it was
+before the columnar path (tests/sources/test_columnar_loaders.py keeps it as the reference) and the
+loader as it is. Prints seconds, rows per second, peak RSS, the after/before ratios and the ratio to
+the target (Alpaca: 10 s and 1.5 GB; FLAN: 30 s and 2 GB).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lamini_assets.sources import SourceSpec, load_source
+from lamini_assets.sources import LOADERS, SourceSpec, load_source
+from tests.sources.test_columnar_loaders import reference_load
 
 WORDS = [
     "data",
@@ -83,31 +86,48 @@ def write_flan(folder: Path, rows: int, rng: random.Random) -> None:
                 handle.write(json.dumps(row) + "\n")
 
 
-def timed_load(spec: SourceSpec, base_dir: Path, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def write_p3(folder: Path, rows: int, rng: random.Random) -> None:
+    folder.mkdir()
+    handles = [(folder / f"template_{t:03d}.jsonl").open("w", encoding="utf-8") for t in range(100)]
+    for _ in range(rows):
+        row = {"prompt": sentence(rng, rng.randint(20, 120)), "completion": " " + sentence(rng, rng.randint(1, 20)) + "<|endoftext|>"}
+        rng.choice(handles).write(json.dumps(row) + "\n")
+    for handle in handles:
+        handle.close()
+
+
+def timed_load(spec: SourceSpec, base_dir: Path, before: bool, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     started = time.perf_counter()
-    loaded = load_source(spec, base_dir)
+    loaded = reference_load(LOADERS[spec.format](spec, base_dir)) if before else load_source(spec, base_dir)
     seconds = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     results.put((seconds, peak_gb, loaded.counts))
 
 
 def measure(label: str, spec: SourceSpec, base_dir: Path, target_seconds: float, target_gb: float) -> None:
-    results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    process = multiprocessing.get_context("fork").Process(target=timed_load, args=(spec, base_dir, results))
-    process.start()
-    seconds, peak_gb, counts = results.get()
-    process.join()
-    print(
-        f"{label}: {counts['read']:,} rows read, {counts['loaded']:,} kept, {seconds:.2f} s "
-        f"({counts['read'] / seconds:,.0f} rows/s), peak RSS {peak_gb:.2f} GB "
-        f"-> {seconds / target_seconds:.2f}x of {target_seconds:.0f} s, {peak_gb / target_gb:.2f}x of {target_gb} GB"
-    )
+    figures = {}
+    for before in (True, False):
+        results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        process = multiprocessing.get_context("fork").Process(target=timed_load, args=(spec, base_dir, before, results))
+        process.start()
+        figures[before] = results.get()
+        process.join()
+    for before, (seconds, peak_gb, counts) in figures.items():
+        print(
+            f"{label} {'before (per row)' if before else 'after (columnar)'}: {counts['read']:,} rows read, "
+            f"{counts['loaded']:,} kept, {seconds:.2f} s ({counts['read'] / seconds:,.0f} rows/s), peak RSS {peak_gb:.2f} GB "
+            f"-> {seconds / target_seconds:.2f}x of {target_seconds:.0f} s, {peak_gb / target_gb:.2f}x of {target_gb} GB"
+        )
+    (old_seconds, old_gb, _), (new_seconds, new_gb, _) = figures[True], figures[False]
+    print(f"{label} after/before: {new_seconds / old_seconds:.2f}x the time ({old_seconds / new_seconds:.1f}x faster), "
+          f"{new_gb / old_gb:.2f}x the peak RSS")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alpaca-rows", type=int, default=52_002)
     parser.add_argument("--flan-rows", type=int, default=300_000)
+    parser.add_argument("--p3-rows", type=int, default=300_000)
     args = parser.parse_args()
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as scratch:
@@ -118,6 +138,9 @@ def main() -> None:
         measure("alpaca_json", SourceSpec(name="alpaca", format="alpaca_json", path="alpaca_data.json"), base, 10, 1.5)
         flan = SourceSpec(name="flan", format="flan", path="flan", max_rows_per_template=500, max_rows=40_000)
         measure("flan (sampled)", flan, base, 30, 2.0)
+        measure("flan (whole)", SourceSpec(name="flan", format="flan", path="flan"), base, 30, 2.0)
+        write_p3(base / "p3", args.p3_rows, rng)
+        measure("p3 (whole)", SourceSpec(name="p3", format="p3_templates", path="p3"), base, 30, 2.0)
 
 
 if __name__ == "__main__":

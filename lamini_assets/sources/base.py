@@ -236,7 +236,8 @@ class SeedLoader(ABC):
             counter["read"] += part.height
             # Rows in order: runs of good rows go whole; flagged rows go through the Python path.
             runs = part.with_columns((pl.col("ok") != pl.col("ok").shift(1)).fill_null(True).cum_sum().alias("run"))
-            flagged = iter(self.reread(part["file"][0], part.filter(~pl.col("ok"))["line"].to_list()))
+            lines = part.filter(~pl.col("ok"))["line"].to_list()
+            flagged = iter(self.reread(part["file"][0], lines) if lines else [])
             for run in runs.partition_by("run", maintain_order=True):
                 if run["ok"][0]:
                     flush_python_rows()

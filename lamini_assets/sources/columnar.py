@@ -22,12 +22,21 @@ from lamini_assets.sources.sampling import sample_rank
 PY_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
 # normalise_text on ASCII text: NFKC is the identity, casefold is lower(), \s is these characters.
 _ASCII_WHITESPACE_RUN = r"[\t\n\x0b\x0c\r \x1c-\x1f]+"
-_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r\x0b\x0c]*(?:\n|\Z)")
-# A lone surrogate escape (Polars decodes it differently from json.loads); valid pairs are fine.
-_LONE_SURROGATE_ESCAPE = re.compile(
-    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]"
-)
+_BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n|\A[ \t\r\x0b\x0c]*\n|\n[ \t\r\x0b\x0c]*\Z")
+# Surrogate escapes: a valid pair (group 1) or a lone one, which Polars decodes differently from
+# json.loads. Literal-first, so the scan runs at C speed; the loop sees only surrogate escapes.
+_SURROGATE_ESCAPE = re.compile(rb"(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})|\\u[dD][89a-fA-F]")
 _BOM = b"\xef\xbb\xbf"
+
+
+_ANY_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    # The plain literal-first search is 20x faster than the alternation: run it first.
+    if not _ANY_SURROGATE_ESCAPE.search(body):
+        return False
+    return any(match.group(1) is None for match in _SURROGATE_ESCAPE.finditer(body))
 
 
 def strip(expr: pl.Expr) -> pl.Expr:
@@ -35,8 +44,10 @@ def strip(expr: pl.Expr) -> pl.Expr:
 
 
 def _non_string_value(field: str) -> re.Pattern[bytes]:
-    """A key `field` whose value is neither a string nor null."""
-    return re.compile(rb'(?<!\\)"' + re.escape(field.encode()) + rb'"\s*:\s*[^"n\s]')
+    """A key `field` whose value is neither a string nor null. Starts with a literal, so `re` scans
+    for it at C speed (a look-behind here made the scan 100x slower); inside a JSON string the quotes
+    are escaped, so the text `\\"field\\": 5` there does not match."""
+    return re.compile(rb'"' + re.escape(field.encode()) + rb'"\s*:\s*[^"n\s]')
 
 
 def json_bytes(path: Path, text_fields: Iterable[str], *, lines: bool = True) -> bytes | None:
@@ -47,7 +58,7 @@ def json_bytes(path: Path, text_fields: Iterable[str], *, lines: bool = True) ->
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     body = data[:-1] if data.endswith(b"\n") else data
-    if not body.strip() or b"\x00" in body or _LONE_SURROGATE_ESCAPE.search(body) or (lines and _BLANK_LINE.search(body)):
+    if not body.strip() or b"\x00" in body or _has_lone_surrogate(body) or (lines and _BLANK_LINE.search(body)):
         return None
     try:
         body.decode("utf-8")
