@@ -22,7 +22,16 @@ from lamini_assets.sources.sampling import sample_rank
 PY_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
 # normalise_text on ASCII text: NFKC is the identity, casefold is lower(), \s is these characters.
 _ASCII_WHITESPACE_RUN = r"[\t\n\x0b\x0c\r \x1c-\x1f]+"
-_BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n|\A[ \t\r\x0b\x0c]*\n|\n[ \t\r\x0b\x0c]*\Z")
+_BLANK_INSIDE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")  # literal-first: an alternation with \A was 20x slower
+_BLANK_EDGE = re.compile(rb"[ \t\r\x0b\x0c]*")
+
+
+def _has_blank_line(body: bytes) -> bool:
+    first_end, last_start = body.find(b"\n"), body.rfind(b"\n")
+    if first_end == -1:
+        return not body.strip()
+    edge_blank = _BLANK_EDGE.fullmatch(body[:first_end]) or _BLANK_EDGE.fullmatch(body[last_start + 1 :])
+    return bool(edge_blank) or bool(_BLANK_INSIDE.search(body))
 # Surrogate escapes: a valid pair (group 1) or a lone one, which Polars decodes differently from
 # json.loads. Literal-first, so the scan runs at C speed; the loop sees only surrogate escapes.
 _SURROGATE_ESCAPE = re.compile(rb"(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})|\\u[dD][89a-fA-F]")
@@ -58,7 +67,7 @@ def json_bytes(path: Path, text_fields: Iterable[str], *, lines: bool = True) ->
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     body = data[:-1] if data.endswith(b"\n") else data
-    if not body.strip() or b"\x00" in body or _has_lone_surrogate(body) or (lines and _BLANK_LINE.search(body)):
+    if not body.strip() or b"\x00" in body or _has_lone_surrogate(body) or (lines and _has_blank_line(body)):
         return None
     try:
         body.decode("utf-8")
