@@ -1,6 +1,7 @@
 """Dataset stage: the released LaMini dataset as immutable versions, and its blocking checks."""
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,7 +107,9 @@ def lamini_dataset(
     store = config.artifact_store()
     code_version = context.assets_def.code_versions_by_key.get(context.asset_key) or ""
     near = config.dataset.near_duplicates
-    with duckdb.get_connection() as conn:
+    # closing(): dagster-duckdb closes its connection only when the block succeeds, and a failed export
+    # would otherwise leave the file open (and locked to other configurations) until garbage collection.
+    with duckdb.get_connection() as conn, closing(conn):
         with memory_limit(conn, config.dataset.duckdb_memory_limit):
             # Built, hashed and exported inside DuckDB: the rows' text never becomes Python objects.
             dataset = build_dataset_table(conn, config.dataset)
