@@ -208,8 +208,7 @@ def content_version(rows: pl.DataFrame) -> str:
     read by DuckDB as Arrow string views that share polars' buffers): equal content, equal version,
     whatever the row order."""
     with duckdb.connect() as conn:
-        conn.register("dataset_rows", rows.select(list(DATASET_SCHEMA)).cast(DATASET_SCHEMA)
-                      .to_arrow(compat_level=pl.CompatLevel.newest()))
+        conn.register("dataset_rows", rows.to_arrow(compat_level=pl.CompatLevel.newest()))
         return content_hash(conn, "dataset_rows")
 
 
