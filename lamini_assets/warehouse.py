@@ -202,14 +202,77 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
         ) from error
 
 
+@contextmanager
+def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's memory limit set to `limit` (e.g. "2GB") inside the block, the previous one after.
+    DuckDB keeps what it reads and builds in memory up to its limit (80% of RAM by default) and
+    spills to its temp directory beyond it."""
+    previous = conn.execute("select current_setting('memory_limit')").fetchone()
+    conn.execute("set memory_limit = ?", [limit])
+    try:
+        yield
+    finally:
+        if previous is not None:
+            conn.execute("set memory_limit = ?", [previous[0]])
+
+
+def rename_table(conn: duckdb.DuckDBPyConnection, staging: str, table: str) -> None:
+    """Replace `table` with the table `staging` in one transaction: a rename, no copy of the rows."""
+    staging, table = checked_identifier(staging), checked_identifier(table)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(f"drop table if exists main.{table}")
+        conn.execute(f"alter table main.{staging} rename to {table}")
+        conn.execute("commit")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def content_hash(conn: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """16 hex chars naming a table's content (`relation`: a table, view or registered frame in `conn`).
+
+    sha256 over the column names and DuckDB types, the row count, and the sums of every row's md5
+    (its 128 bits as two 64-bit halves, summed as HUGEINT: no overflow below 2^63 rows). Sums make
+    it independent of row order without sorting, and count repeated rows; md5 and the sums are the
+    same in every DuckDB version. Hashed inside DuckDB: no Python loop over rows. The one way this
+    project hashes a table's content (dataset versions, data versions of tables and partitions).
+    """
+    relation = checked_identifier(relation)
+    described = conn.execute(f"describe {relation}").fetchall()
+    schema = ",".join(f"{name}:{dtype}" for name, dtype, *_ in described)
+    found = conn.execute(
+        f"""
+        select count(*), coalesce(sum((digest >> 64)::ubigint::hugeint), 0),
+               coalesce(sum((digest & 18446744073709551615::uhugeint)::ubigint::hugeint), 0)
+        from (select md5_number(concat_ws(chr(31), {_row_text(described)})) as digest from {relation})
+        """
+    ).fetchone()
+    assert found is not None
+    material = f"{schema}\n{found[0]}\n{found[1]}\n{found[2]}"
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+
+def _row_text(described: list[tuple[Any, ...]]) -> str:
+    """SQL parts whose chr(31)-joined text identifies a row: a null is chr(0); a list is its length
+    and its items joined by chr(30). (A whole-row to_json costs 5x more at 2.58M rows.)"""
+    parts = []
+    for name, dtype, *_ in described:
+        column = '"' + str(name).replace('"', '""') + '"'
+        if str(dtype).endswith("[]"):
+            parts.append(f"coalesce(len({column}) || chr(30) || array_to_string({column}, chr(30)), chr(0))")
+        else:
+            parts.append(f"coalesce({column}::varchar, chr(0))")
+    return ", ".join(parts)
+
+
 def table_version(frame: pl.DataFrame) -> str:
-    """A content hash of the rows in a fixed order (16 hex chars): the Dagster data version of a
-    table or partition, so it changes only when a row does and downstream goes stale only then."""
-    digest = hashlib.sha256()
-    for row in frame.sort(frame.columns, nulls_last=True).iter_rows():
-        digest.update(json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"))
-        digest.update(b"\n")
-    return digest.hexdigest()[:16]
+    """A content hash of a frame (16 hex chars, `content_hash`): the Dagster data version of a table
+    or partition, so it changes only when a row does and downstream goes stale only then."""
+    # Arrow string views share polars' buffers (the default large strings would copy every text).
+    with duckdb.connect() as conn:
+        conn.register("content", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        return content_hash(conn, "content")
 
 
 def read_table(

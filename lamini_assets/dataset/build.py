@@ -11,6 +11,7 @@ import polars as pl
 from lamini_assets.dataset.config import DatasetConfig
 from lamini_assets.dedup import NoveltyConfig, make_novelty_index
 from lamini_assets.generation.filters import novelty_text
+from lamini_assets.warehouse import content_hash
 
 # One row per released pair: LaMini's three columns, ids, and where every part came from.
 DATASET_SCHEMA: dict[str, pl.DataType] = {
@@ -48,73 +49,136 @@ _PROVENANCE = ["origin", "template", "example_ids", "topics", "generation_cache_
 EXCLUSION_REASONS = ("failed", "truncated", "empty", "no_instruction")
 
 
+# The table the build writes; the asset renames it to `lamini_dataset` once the version is published.
+BUILD_TABLE = "lamini_dataset_build"
+_STRING_TYPES = {name: "varchar[]" if isinstance(dtype, pl.List) else "varchar" for name, dtype in DATASET_SCHEMA.items()}
+
+
 @dataclass
 class LaminiDataset:
-    rows: pl.DataFrame  # DATASET_SCHEMA, sorted by instruction_source, instruction_id, row_id
+    """A built dataset: its rows sit in a DuckDB table (`table` in `conn`), in DATASET_SCHEMA, sorted by
+    instruction_source, instruction_id, row_id; the rest are small summaries, so nothing here holds
+    the text in Python."""
+
+    conn: duckdb.DuckDBPyConnection  # the connection whose `table` holds the rows
+    table: str
     near_duplicates: pl.DataFrame  # NEAR_DUPLICATE_SCHEMA
     counts: dict[str, int]  # responses, excluded_<reason>, near_duplicates, kept
     version: str  # content hash (16 hex): changes only when a row does
+    summary: dict[str, dict[str, int]]  # instruction_source / teacher_model / *_template_version -> value -> rows
+
+    @property
+    def height(self) -> int:
+        return self.counts["kept"]
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """Every row as a polars frame, in order (the whole text in memory: for small datasets and tests)."""
+        return self.conn.execute(f"select * from {self.table}").pl().cast(DATASET_SCHEMA)
 
     def rows_per_source(self) -> dict[str, int]:
-        return dict(sorted(self.rows.group_by("instruction_source").len().iter_rows()))
+        return dict(self.summary["instruction_source"])
+
+
+_EXCLUSION_REASON = """
+    case when r.response is null then 'failed'
+         when r.truncated then 'truncated'
+         when regexp_full_match(r.response, '[\\t-\\r\\x{85}\\p{Z}]*') then 'empty'  -- Unicode whitespace only
+    end
+"""
+
+
+def build_dataset_table(
+    conn: duckdb.DuckDBPyConnection,
+    config: DatasetConfig | None = None,
+    responses: str = "main.responses",
+    instructions: str = "main.instructions",
+    table: str = BUILD_TABLE,
+) -> LaminiDataset:
+    """Build the dataset inside DuckDB, into `table` (replaced): keep answered, complete, non-empty
+    responses whose instruction is still in `instructions`, carry the instruction's provenance over,
+    add row ids, drop cross-source near-duplicates; count every row left out; hash the content.
+
+    `instruction` is what the teacher was asked, as LaMini released it: the task instruction, and
+    its input after a blank line when there is one; the parts stay in task_instruction/task_input.
+    Joins, the sort, row ids and the content hash all run in DuckDB, which spills to disk rather than
+    holding 2.58M rows' text (2.3 GB) in Python.
+    """
+    config = config or DatasetConfig()
+    found = conn.execute(
+        f"""
+        select reason, count(*) from (
+            select coalesce({_EXCLUSION_REASON}, case when i.instruction_id is null then 'no_instruction' end) as reason
+            from {responses} r
+            left join (select distinct instruction_source, instruction_id from {instructions}) i
+                using (instruction_source, instruction_id)
+        ) group by reason
+        """
+    ).fetchall()
+    reasons = {reason: int(count) for reason, count in found}
+    counts = {"responses": sum(reasons.values())}
+    for name in EXCLUSION_REASONS:
+        counts[f"excluded_{name}"] = reasons.get(name, 0)
+    # `instruction` is made after the sort: the sort, most of the build's cost, moves less text.
+    conn.execute(
+        f"""
+        create or replace table {table} as
+        select
+            row_id::varchar as row_id,
+            (case when task_input = '' then task_instruction
+                  else task_instruction || chr(10) || chr(10) || task_input end)::varchar as instruction,
+            {", ".join(f"{name}::{_STRING_TYPES[name]} as {name}" for name in list(DATASET_SCHEMA)[2:])}
+        from (
+            select
+                substr(md5(concat_ws(chr(31), r.instruction_source, r.instruction_id, coalesce(r.cache_key, ''))), 1, 16)
+                    as row_id,
+                r.response, r.instruction_source, r.instruction_id,
+                r.instruction as task_instruction, r.input as task_input,
+                i.origin, i.template, i.example_ids, i.topics, i.generation_cache_key,
+                r.cache_key, r.teacher_model, r.finish_reason,
+                i.generation_template_version, r.response_template_version
+            from {responses} r join {instructions} i using (instruction_source, instruction_id)
+            where {_EXCLUSION_REASON} is null
+            order by instruction_source, instruction_id, row_id
+        )
+        """
+    )
+    near_duplicates = pl.DataFrame(schema=NEAR_DUPLICATE_SCHEMA)
+    if config.near_duplicates is not None:
+        # MinHash runs in Python over the task texts (the generation novelty filter's index).
+        texts = conn.execute(
+            f"select row_id, instruction_source, instruction_id, task_instruction, task_input from {table}"
+        ).pl()
+        _, near_duplicates = drop_cross_source_near_duplicates(texts, config.near_duplicates, config.source_priority)
+        del texts
+        if near_duplicates.height:
+            conn.register("_near_duplicate_rows", near_duplicates.select("row_id").to_arrow())
+            conn.execute(f"delete from {table} where row_id in (select row_id from _near_duplicate_rows)")
+            conn.unregister("_near_duplicate_rows")
+    counts["near_duplicates"] = near_duplicates.height
+    summary: dict[str, dict[str, int]] = {}
+    for column in ("instruction_source", "teacher_model", "generation_template_version", "response_template_version"):
+        summary[column] = {
+            str(value): int(count)
+            for value, count in conn.execute(f"select {column}, count(*) from {table} group by all order by all").fetchall()
+        }
+    counts["kept"] = sum(summary["instruction_source"].values())
+    return LaminiDataset(conn=conn, table=table, near_duplicates=near_duplicates, counts=counts,
+                         version=content_hash(conn, table), summary=summary)
 
 
 def build_lamini_dataset(
     responses: pl.DataFrame, instructions: pl.DataFrame, config: DatasetConfig | None = None
 ) -> LaminiDataset:
-    """Keep answered, complete, non-empty responses whose instruction is still in `instructions`,
-    carry the instruction's provenance over, drop cross-source near-duplicates; count every row left out.
-
-    `instruction` is what the teacher was asked, as LaMini released it: the task instruction, and
-    its input after a blank line when there is one; the parts stay in task_instruction/task_input.
-    """
-    config = config or DatasetConfig()
-    keys = ["instruction_source", "instruction_id"]
-    reason = (
-        pl.when(pl.col("response").is_null()).then(pl.lit("failed"))
-        .when(pl.col("truncated")).then(pl.lit("truncated"))
-        .when(pl.col("response").str.strip_chars() == "").then(pl.lit("empty"))
-        .otherwise(pl.lit(None))
-    )
-    # Joins, filters and the sort run on narrow columns (ids and row positions); the text columns
-    # are gathered once, in their final order: at 2.58M rows each copy of the text is ~2 GB.
-    marked = responses.select(*keys, "cache_key", reason.alias("reason")).with_row_index("_response")
-    counts = {"responses": responses.height}
-    reasons = dict(marked.group_by("reason").len().iter_rows())
-    for name in EXCLUSION_REASONS[:-1]:
-        counts[f"excluded_{name}"] = int(reasons.get(name, 0))
-    usable = marked.filter(pl.col("reason").is_null()).drop("reason")
-    positions = instructions.select(keys).with_row_index("_instruction")
-    counts["excluded_no_instruction"] = usable.join(positions, on=keys, how="anti").height
-    pairs = with_row_ids(usable.join(positions, on=keys, how="inner")).sort(*keys, "row_id")  # the final order
-    texts = pairs.select(
-        "row_id", *keys,
-        responses["instruction"].gather(pairs["_response"]).alias("task_instruction"),
-        responses["input"].gather(pairs["_response"]).alias("task_input"),
-    )
-    _, near_duplicates = drop_cross_source_near_duplicates(texts, config.near_duplicates, config.source_priority)
-    if near_duplicates.height:
-        keep = ~pairs["row_id"].is_in(near_duplicates["row_id"].implode())  # one mask keeps both aligned
-        pairs, texts = pairs.filter(keep), texts.filter(keep)
-    response_at, instruction_at = pairs["_response"], pairs["_instruction"]
-    del marked, usable
-    rows = pl.DataFrame([
-        pairs["row_id"],
-        _released_instruction(texts["task_instruction"], texts["task_input"]),
-        responses["response"].gather(response_at),
-        pairs["instruction_source"],
-        pairs["instruction_id"],
-        texts["task_instruction"],
-        texts["task_input"],
-        *(instructions[name].gather(instruction_at) for name in _PROVENANCE[:5]),
-        pairs["cache_key"],
-        *(responses[name].gather(response_at) for name in ("teacher_model", "finish_reason")),
-        instructions["generation_template_version"].gather(instruction_at),
-        responses["response_template_version"].gather(response_at),
-    ]).cast(DATASET_SCHEMA)
-    counts["near_duplicates"] = near_duplicates.height
-    counts["kept"] = rows.height
-    return LaminiDataset(rows=rows, near_duplicates=near_duplicates, counts=counts, version=content_version(rows))
+    """`build_dataset_table` over polars frames, in a DuckDB database of its own (in memory)."""
+    conn = duckdb.connect()
+    conn.register("responses_frame", responses.to_arrow())  # string views break pyarrow filter pushdown
+    conn.register("instructions_frame", instructions.to_arrow())
+    dataset = build_dataset_table(conn, config, responses="responses_frame", instructions="instructions_frame",
+                                  table="lamini_dataset")
+    conn.unregister("responses_frame")
+    conn.unregister("instructions_frame")
+    return dataset
 
 
 def _released_instruction(task: pl.Series, task_input: pl.Series) -> pl.Series:
@@ -129,46 +193,23 @@ def _released_instruction(task: pl.Series, task_input: pl.Series) -> pl.Series:
 
 def with_row_ids(rows: pl.DataFrame) -> pl.DataFrame:
     """Add `row_id`: 16 hex of md5(instruction_source, instruction_id, cache_key), hashed by DuckDB
-    (md5 is the same in every version, unlike polars' row hash)."""
-    arrow_rows = rows.select("instruction_source", "instruction_id", "cache_key").to_arrow()  # noqa: F841
+    (md5 is the same in every version, unlike polars' row hash); the same expression as the build's."""
     with duckdb.connect() as conn:
+        conn.register("keys", rows.select("instruction_source", "instruction_id", "cache_key").to_arrow())
         ids = conn.execute(
             "select substr(md5(concat_ws(chr(31), instruction_source, instruction_id, coalesce(cache_key, ''))), 1, 16)"
-            " as row_id from arrow_rows"
+            " as row_id from keys"
         ).pl()
     return rows.with_columns(ids["row_id"])
 
 
 def content_version(rows: pl.DataFrame) -> str:
-    """16 hex of sha256 over the column names and types and every row's md5, in sorted order: equal
-    content gives the same version whatever the row order. Hashed inside DuckDB, with no Python
-    loop over rows (md5 is the same in every DuckDB version)."""
-    # Arrow string views share polars' buffers (the default large strings would copy every text).
-    arrow_rows = rows.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
-    schema = ",".join(f"{name}:{dtype}" for name, dtype in rows.schema.items())
+    """The version `build_dataset_table` gives these rows (`warehouse.content_hash` of the frame,
+    read by DuckDB as Arrow string views that share polars' buffers): equal content, equal version,
+    whatever the row order."""
     with duckdb.connect() as conn:
-        found = conn.execute(
-            f"""
-            select sha256($schema || coalesce(string_agg(digest, '' order by digest), ''))
-            from (select md5(concat_ws(chr(31), {_row_text(rows.schema)})) as digest from arrow_rows)
-            """,
-            {"schema": schema},
-        ).fetchone()
-    assert found is not None
-    return str(found[0])[:16]
-
-
-def _row_text(schema: pl.Schema) -> str:
-    """SQL parts whose chr(31)-joined text identifies a row: a null is chr(0); a list is its length
-    and its items joined by chr(30). (A whole-row to_json costs 5x more at 2.58M rows.)"""
-    parts = []
-    for name, dtype in schema.items():
-        column = f'"{name}"'
-        if isinstance(dtype, pl.List):
-            parts.append(f"coalesce(len({column}) || chr(30) || array_to_string({column}, chr(30)), chr(0))")
-        else:
-            parts.append(f"coalesce({column}::varchar, chr(0))")
-    return ", ".join(parts)
+        conn.register("dataset_rows", rows.to_arrow(compat_level=pl.CompatLevel.newest()))
+        return content_hash(conn, "dataset_rows")
 
 
 def drop_cross_source_near_duplicates(

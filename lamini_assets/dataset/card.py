@@ -57,13 +57,17 @@ def _counts(rows: pl.DataFrame, column: str) -> dict[str, int]:
     return {str(key): int(count) for key, count in sorted(rows.group_by(column).len().iter_rows(), key=lambda kv: str(kv[0]))}
 
 
+def _sorted(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items()))
+
+
 def render_card(dataset: LaminiDataset, facts: CardFacts) -> str:
-    rows = dataset.rows
+    height = dataset.height
     per_source = dataset.rows_per_source()
-    teacher_models = _counts(rows, "teacher_model")
+    teacher_models = _sorted(dataset.summary["teacher_model"])
     templates = {
-        "generation": {k: v for k, v in _counts(rows, "generation_template_version").items() if k != "None"},
-        "response": _counts(rows, "response_template_version"),
+        "generation": {k: v for k, v in _sorted(dataset.summary["generation_template_version"]).items() if k != "None"},
+        "response": _sorted(dataset.summary["response_template_version"]),
     }
     near_duplicates = _counts(dataset.near_duplicates, "instruction_source") if dataset.near_duplicates.height else {}
     exclusions = {name: count for name, count in dataset.counts.items() if name.startswith("excluded_")}
@@ -71,13 +75,13 @@ def render_card(dataset: LaminiDataset, facts: CardFacts) -> str:
         "pretty_name": f"LaMini-instruction (lamini-assets version {dataset.version})",
         "language": ["en"],
         "task_categories": ["text-generation", "text2text-generation"],
-        "size_categories": [_size_category(rows.height)],
+        "size_categories": [_size_category(height)],
         "tags": ["instruction-tuning", "distillation", "lamini"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": PARQUET_FILE}]}],
         "dataset_info": {
             "features": [{"name": name, "dtype": "list<string>" if isinstance(dtype, pl.List) else "string"}
                          for name, dtype in DATASET_SCHEMA.items()],
-            "splits": [{"name": "train", "num_examples": rows.height}],
+            "splits": [{"name": "train", "num_examples": height}],
         },
         "lamini_assets": {
             "version": dataset.version,
@@ -118,7 +122,7 @@ Instruction/response pairs distilled from a teacher model following the LaMini-L
 (arXiv 2304.14402), built by lamini-assets. The version is a hash of the content: the same rows
 always give the same version, and this folder never changes once published.
 
-- **Rows:** {rows.height:,}
+- **Rows:** {height:,}
 - **Teacher model(s):** {models}
 - **Prompt template versions:** {template_list}
 - **Config hash:** `{facts.config_hash}` · **code version:** `{facts.code_version}`

@@ -31,6 +31,9 @@ class DatasetConfig(BaseModel):
     near_duplicates: NoveltyConfig | None = Field(default_factory=NoveltyConfig)
     # Sources this pipeline leaves out on purpose: the blocking presence check allows them missing.
     absent_sources: list[str] = Field(default_factory=list)
+    # DuckDB's memory while the dataset is built, hashed and exported (it spills to disk beyond it):
+    # keeps the step's peak near this plus one HF shard, whatever the dataset's size.
+    duckdb_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
     @field_validator("source_priority")
     @classmethod

@@ -13,6 +13,7 @@ import polars as pl
 from lamini_assets.artifacts import ArtifactStore
 from lamini_assets.dataset.build import LaminiDataset
 from lamini_assets.dataset.exports import PARQUET_FILE, write_exports
+from lamini_assets.warehouse import checked_identifier
 
 PREFIX = "lamini_dataset"
 LATEST_KEY = f"{PREFIX}/latest"
@@ -29,9 +30,7 @@ def version_key(version: str) -> str:
 def publish_version(store: ArtifactStore, dataset: LaminiDataset, card: str) -> str:
     """Write the version's files to a staging folder and rename it into place (all or nothing);
     a version already published is left byte for byte as it is. Returns the folder's uri."""
-    return store.publish_dir(
-        version_key(dataset.version), lambda folder: write_exports(dataset.rows, folder, dataset.version, card)
-    )
+    return store.publish_dir(version_key(dataset.version), lambda folder: write_exports(dataset, folder, card))
 
 
 def point_latest(store: ArtifactStore, version: str) -> str:
@@ -78,8 +77,9 @@ create table if not exists main.dataset_versions (
 _ROWS_DDL = "create table if not exists main.dataset_rows (version varchar, row_id varchar)"
 
 
-def record_version(conn: duckdb.DuckDBPyConnection, record: VersionRecord, row_ids: pl.Series) -> bool:
-    """Add the version to `dataset_versions` and its row ids to `dataset_rows` in one transaction.
+def record_version(conn: duckdb.DuckDBPyConnection, record: VersionRecord, row_ids: pl.Series | str) -> bool:
+    """Add the version to `dataset_versions` and its row ids (a Series, or a table in `conn` with a
+    `row_id` column) to `dataset_rows` in one transaction.
     A version already recorded is left as it is (False): unchanged content adds no version."""
     conn.execute(_VERSIONS_DDL)
     conn.execute(_ROWS_DDL)
@@ -94,9 +94,14 @@ def record_version(conn: duckdb.DuckDBPyConnection, record: VersionRecord, row_i
             [record.version, record.run_id, record.created_at, json.dumps(record.rows_per_source),
              record.config_hash, record.code_version, record.uri],
         )
-        version_rows = pl.DataFrame({"row_id": row_ids}).with_columns(pl.lit(record.version).alias("version"))
-        arrow_rows = version_rows.select("version", "row_id").to_arrow()  # noqa: F841
-        conn.execute("insert into main.dataset_rows select version, row_id from arrow_rows")
+        if isinstance(row_ids, str):
+            source = checked_identifier(row_ids)
+        else:
+            conn.register("version_row_ids", pl.DataFrame({"row_id": row_ids}).to_arrow())
+            source = "version_row_ids"
+        conn.execute(f"insert into main.dataset_rows select ?, row_id from {source}", [record.version])
+        if source == "version_row_ids":
+            conn.unregister(source)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

@@ -1,6 +1,7 @@
 """Dataset stage: the released LaMini dataset as immutable versions, and its blocking checks."""
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 from lamini_assets.dataset import (
     CardFacts,
     VersionRecord,
-    build_lamini_dataset,
+    build_dataset_table,
     point_latest,
     publish_version,
     record_version,
@@ -21,10 +22,16 @@ from lamini_assets.dataset.checks import missing_sources, repeated_row_ids
 from lamini_assets.dataset.exports import CARD_FILE
 from lamini_assets.defs.automation import FOLLOWS_UPSTREAM
 from lamini_assets.defs.checks import expected_empty
-from lamini_assets.defs.metadata import config_hash, config_metadata, counts_metadata, table_metadata
+from lamini_assets.defs.metadata import (
+    PREVIEW_ROWS,
+    config_hash,
+    config_metadata,
+    counts_metadata,
+    table_metadata,
+)
 from lamini_assets.defs.resources import PipelineConfigResource
 from lamini_assets.schema import INSTRUCTION_SOURCES
-from lamini_assets.warehouse import read_table, replace_table, table_exists
+from lamini_assets.warehouse import memory_limit, rename_table, replace_table, table_exists
 
 # Teacher figures summed over every partition of the teacher-calling assets.
 TEACHER_FIGURES = ("requests", "cache_hits", "misses", "failures", "truncated", "prompt_tokens",
@@ -98,47 +105,46 @@ def lamini_dataset(
 ) -> dg.MaterializeResult:
     config = pipeline.load()
     store = config.artifact_store()
-    with duckdb.get_connection() as conn:
-        responses = read_table(conn, "responses")
-        # Provenance only: the instructions' text is in `responses` already.
-        instructions = conn.execute(
-            "select instruction_source, instruction_id, origin, template, example_ids, topics,"
-            " generation_cache_key, generation_template_version from main.instructions"
-        ).pl()
-        rejects = generation_rejects(conn)
-    dataset = build_lamini_dataset(responses, instructions, config.dataset)
-
     code_version = context.assets_def.code_versions_by_key.get(context.asset_key) or ""
     near = config.dataset.near_duplicates
-    facts = CardFacts(
-        run_id=context.run.run_id,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        config_hash=config_hash(config),
-        code_version=code_version,
-        filter_settings={
-            "generation": config.generation.filters.model_dump(),
-            "cross_source_near_duplicates": near.model_dump() if near else None,
-            "source_priority": config.dataset.source_priority,
-        },
-        upstream_rejects=rejects,
-    )
-    # Files first, then tables, then the pointer: `latest` never names a version not fully recorded.
-    folder = publish_version(store, dataset, render_card(dataset, facts))
-    with duckdb.get_connection() as conn:
-        replace_table(conn, "lamini_dataset", dataset.rows)
-        replace_table(conn, "dataset_near_duplicates", dataset.near_duplicates)
-        record = VersionRecord(
-            version=dataset.version, run_id=facts.run_id, created_at=facts.created_at,
-            rows_per_source=dataset.rows_per_source(), config_hash=facts.config_hash,
-            code_version=code_version, uri=folder,
-        )
-        is_new = record_version(conn, record, dataset.rows["row_id"])
+    # closing(): dagster-duckdb closes its connection only when the block succeeds, and a failed export
+    # would otherwise leave the file open (and locked to other configurations) until garbage collection.
+    with duckdb.get_connection() as conn, closing(conn):
+        with memory_limit(conn, config.dataset.duckdb_memory_limit):
+            # Built, hashed and exported inside DuckDB: the rows' text never becomes Python objects.
+            dataset = build_dataset_table(conn, config.dataset)
+            facts = CardFacts(
+                run_id=context.run.run_id,
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                config_hash=config_hash(config),
+                code_version=code_version,
+                filter_settings={
+                    "generation": config.generation.filters.model_dump(),
+                    "cross_source_near_duplicates": near.model_dump() if near else None,
+                    "source_priority": config.dataset.source_priority,
+                },
+                upstream_rejects=generation_rejects(conn),
+            )
+            # Files first, then tables, then the pointer: `latest` never names a version not fully recorded.
+            folder = publish_version(store, dataset, render_card(dataset, facts))
+            rename_table(conn, dataset.table, "lamini_dataset")
+            replace_table(conn, "dataset_near_duplicates", dataset.near_duplicates)
+            record = VersionRecord(
+                version=dataset.version, run_id=facts.run_id, created_at=facts.created_at,
+                rows_per_source=dataset.rows_per_source(), config_hash=facts.config_hash,
+                code_version=code_version, uri=folder,
+            )
+            is_new = record_version(conn, record, "lamini_dataset")
+            preview = conn.execute(f"select * from main.lamini_dataset limit {PREVIEW_ROWS}").pl()
+            tokens = conn.execute("select coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0)"
+                                  " from main.responses").fetchone() or (0, 0)
     point_latest(store, dataset.version)
 
     card_key = f"lamini_dataset/{dataset.version}/{CARD_FILE}"
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(dataset.rows, "lamini_dataset"),
+            **table_metadata(preview, "lamini_dataset"),
+            "dagster/row_count": dataset.height,
             **config_metadata(config),
             **counts_metadata(dataset.counts),
             **counts_metadata(dataset.rows_per_source(), prefix="rows/"),
@@ -146,8 +152,8 @@ def lamini_dataset(
             "dataset/new_version": is_new,
             "dataset/folder": dg.MetadataValue.path(folder),
             "dataset/card": dg.MetadataValue.path(store.uri(card_key)),
-            "dataset/response_prompt_tokens": int(responses["prompt_tokens"].sum() or 0),
-            "dataset/response_completion_tokens": int(responses["completion_tokens"].sum() or 0),
+            "dataset/response_prompt_tokens": int(tokens[0]),
+            "dataset/response_completion_tokens": int(tokens[1]),
             "near_duplicates_preview": table_metadata(dataset.near_duplicates, "dataset_near_duplicates")["preview"],
             **teacher_totals(context.instance),
         },

@@ -9,6 +9,7 @@ import polars as pl
 from lamini_assets.dataset import DATASET_SCHEMA, DatasetConfig, build_lamini_dataset, content_version
 from lamini_assets.dataset.config import DEFAULT_SOURCE_PRIORITY
 from lamini_assets.schema import INSTRUCTION_SOURCES
+from lamini_assets.warehouse import content_hash, table_version
 from tests.dataset.conftest import frames
 
 
@@ -99,3 +100,33 @@ def test_cross_source_near_duplicates_at_real_size(p3_prompts: list[str], hotpot
     other = build_lamini_dataset(responses, instructions, DatasetConfig(source_priority=flipped))
     assert planted_flan <= set(other.near_duplicates["instruction"])
     assert sorted(DEFAULT_SOURCE_PRIORITY) == sorted(INSTRUCTION_SOURCES)
+
+
+def test_content_version_is_a_hash_of_the_content(p3_prompts: list[str]) -> None:
+    """On 2,000 real P3 rows: one hash (warehouse.content_hash) for the built table and any frame of the
+    same rows; row order does not matter, a repeated row, a changed character, a null for "" or a
+    reordered list does."""
+    instructions, responses = frames([("original_p3", text, "") for text in p3_prompts[:2_000]])
+    dataset = build_lamini_dataset(responses, instructions, DatasetConfig(near_duplicates=None))
+    rows = dataset.rows
+    assert rows.height == 2_000
+    assert content_hash(dataset.conn, dataset.table) == dataset.version == content_version(rows)
+    assert content_version(rows.sample(fraction=1.0, shuffle=True, seed=7)) == dataset.version
+    assert content_version(pl.concat([rows, rows.tail(1)])) != dataset.version  # a repeated row counts
+    changed = rows.with_columns(pl.when(pl.col("row_id") == rows["row_id"][500]).then(pl.col("response") + ".")
+                                .otherwise(pl.col("response")).alias("response"))
+    assert content_version(changed) != dataset.version
+    assert content_version(rows.with_columns(pl.lit(None, dtype=pl.String()).alias("task_input"))) != dataset.version
+    listed = rows.with_columns(pl.lit(["a", "b"]).alias("topics"))
+    assert content_version(listed) != content_version(rows.with_columns(pl.lit(["b", "a"]).alias("topics")))
+    assert table_version(rows) == dataset.version  # data versions of tables use the same hash
+
+
+def test_whitespace_only_responses_are_empty() -> None:
+    """Any Unicode whitespace counts (as polars' strip_chars and Python's str.strip judge it)."""
+    instructions, responses = frames([("alpaca", f"Task {n}.", "") for n in range(4)])
+    blanks = ["\u00a0\n", "\u2003\t", "\u3000", ""]
+    responses = responses.with_columns(pl.Series("response", [blanks[0], blanks[1], "kept\u00a0", blanks[2]]))
+    dataset = build_lamini_dataset(responses, instructions, DatasetConfig(near_duplicates=None))
+    assert dataset.counts["excluded_empty"] == 3 and dataset.rows["response"].to_list() == ["kept\u00a0"]
+    assert all(not blank.strip() for blank in blanks)

@@ -110,3 +110,20 @@ def test_record_version_once_per_content(dataset) -> None:
     assert conn.execute("select count(*) from dataset_rows where version = ?", [dataset.version]).fetchone()[0] == dataset.rows.height
     per_source = json.loads(conn.execute("select rows_per_source from dataset_versions").fetchone()[0])
     assert per_source == dataset.rows_per_source()
+
+
+def test_hf_folder_written_a_shard_at_a_time(tmp_path: Path, dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards of at most HF_SHARD_BYTES each, gathered into one `load_from_disk` folder: every row,
+    in the parquet file's order, fingerprinted by the version."""
+    import datasets
+
+    monkeypatch.setattr(exports, "HF_SHARD_BYTES", 100_000)
+    monkeypatch.setattr(exports, "BATCH_ROWS", 200)
+    folder = Path(publish_version(LocalArtifactStore(tmp_path), dataset, card_of(dataset)))
+    state = json.loads((folder / "hf_dataset" / "state.json").read_text())
+    files = sorted(p.name for p in (folder / "hf_dataset").glob("*.arrow"))
+    assert len(files) > 3 and [entry["filename"] for entry in state["_data_files"]] == files
+    assert state["_fingerprint"] == dataset.version
+    assert not list(folder.glob(".*"))  # no part folders left
+    hf = datasets.load_from_disk(str(folder / "hf_dataset"))
+    assert pl.from_arrow(hf.data.table).equals(dataset.rows)
