@@ -121,7 +121,5 @@ def build_resources(config: PipelineConfig, config_path: str) -> dict[str, objec
         "pipeline": PipelineConfigResource(config_path=config_path),
         "duckdb": SerialDuckDBResource(database=str(config.duckdb_path)),
         "teacher": TeacherResource.from_config(config),
-        # Launches the training and evaluation scripts (they import dagster_pipes only).
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
         "s3": s3_resource(config.storage),
     }
