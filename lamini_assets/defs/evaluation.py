@@ -201,11 +201,11 @@ def build_evaluation_assets(student_partitions: dg.PartitionsDefinition) -> list
     )
     def human_ratings(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
         config = pipeline.load()
-        keys_dir = config.artifacts_dir / "ratings"
+        store = config.artifact_store()
         frames = []
         for sheet in config.evaluation.instruction_following.filled_sheets:
             try:
-                frames.append(import_sheet_file(config.resolve(sheet), keys_dir))
+                frames.append(import_sheet_file(config.resolve(sheet), store))
             except ValueError as error:
                 raise dg.Failure(str(error)) from error
         ratings = pl.concat(frames) if frames else pl.DataFrame(schema=RATINGS_SCHEMA)
