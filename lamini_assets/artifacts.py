@@ -372,3 +372,21 @@ def _error_code(error: Exception) -> str:
     if isinstance(error, botocore.exceptions.ClientError):
         return str(error.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def store_at(root: str, cache_dir: Path | str) -> ArtifactStore:
+    """The artifact store at `root` as a script on another host names it: `s3://bucket/prefix` (boto3's
+    default client: credentials from the host, endpoint from AWS_ENDPOINT_URL_S3) or a local/mounted path.
+
+    The Dagster side builds its store from the config (`PipelineConfig.artifact_store`); the training and
+    evaluation scripts get only this root string, so they run the same in a pod, a task or by hand.
+    """
+    if root.startswith("s3://"):
+        import boto3  # only S3 stores need it
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        location = S3Location.parse(root, endpoint_url=endpoint, uri_setting="compute.store_root")
+        return S3ArtifactStore(boto3.client("s3", endpoint_url=endpoint), location, cache_dir)
+    if "://" in root:
+        raise ValueError(f"an artifact store root is s3://bucket/prefix or a path, got {root!r}")
+    return LocalArtifactStore(root)

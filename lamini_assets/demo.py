@@ -135,10 +135,10 @@ def print_summary(config: PipelineConfig, instance: dg.DagsterInstance) -> None:
         print(f"Diversity:     {config.artifact_store().uri(report_key(report_version))}  (figures and tables; "
               "also in the UI on diversity_report)")
     print(f"Dagster home:  {instance.root_directory}  (`make ui` shows these runs)")
-    leaderboard = config.artifacts_dir / "leaderboard" / "leaderboard.md"
-    if leaderboard.is_file():  # the evaluation stage's first table: every student beside its base
-        print(f"\nLeaderboard ({leaderboard}, charts beside it):\n")
-        print(leaderboard.read_text(encoding="utf-8").split("\n\n### ")[0].split("\n\n", 1)[-1])
+    store = config.artifact_store()
+    if store.exists("leaderboard/leaderboard.md"):  # the evaluation stage's first table: every student beside its base
+        print(f"\nLeaderboard ({store.uri('leaderboard/leaderboard.md')}, charts beside it):\n")
+        print(store.read_bytes("leaderboard/leaderboard.md").decode("utf-8").split("\n\n### ")[0].split("\n\n", 1)[-1])
 
 
 if __name__ == "__main__":

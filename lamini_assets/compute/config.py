@@ -83,6 +83,13 @@ class ComputeConfig(BaseModel):
     pipes_uri: Optional[str] = None
     message_poll_seconds: float = Field(default=5.0, gt=0)
     python: str = "python"  # the interpreter inside the image (k8s, ecs); subprocess uses this venv's
+    env: dict[str, str] = Field(default_factory=dict)  # extra environment for every script (e.g. OMP_NUM_THREADS)
+    # The artifact store as the script's host sees it. Default: storage.artifacts_uri (S3) when set, else
+    # the local artifacts folder (subprocess only; a pod needs S3 or a mounted path such as /mnt/artifacts).
+    store_root: Optional[str] = None
+    # Scratch space on a k8s/ECS host: resumable trainer checkpoints, copies of S3 folders. A subprocess
+    # uses the state folder instead.
+    work_dir: str = "/tmp/lamini-work"
     k8s: Optional[K8sConfig] = None
     ecs: Optional[EcsConfig] = None
 

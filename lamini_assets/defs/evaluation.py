@@ -3,16 +3,17 @@ blinded human rating round trip, and the leaderboard."""
 
 import base64
 import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
+from dagster_aws.s3 import S3Resource
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.config import PROJECT_ROOT, PipelineConfig
+from lamini_assets.config import PipelineConfig
+from lamini_assets.defs import remote
 from lamini_assets.defs.metadata import table_metadata, teacher_metadata
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.dataset import read_version
@@ -21,13 +22,10 @@ from lamini_assets.evaluation.instruction import judge_answers
 from lamini_assets.evaluation.items import DEFAULT_USER_ORIENTED, held_out_items, user_oriented_items
 from lamini_assets.evaluation.leaderboard import build_leaderboard
 from lamini_assets.evaluation.ratings import RATINGS_SCHEMA, export_sheet, import_sheet_file, rating_distribution
-from lamini_assets.evaluation.runner import evaluate_job
+from lamini_assets.evaluation.runner import run_store_job
 from lamini_assets.evaluation.scores import score_frame, answer_frame
 from lamini_assets.generation.partitions import failure_rows
 from lamini_assets.warehouse import read_table, replace_partition, replace_table, table_exists
-
-EVAL_SCRIPT = [sys.executable, "-m", "lamini_assets.evaluation.run"]
-
 
 def latest_checkpoint(conn: Any, student: str) -> dict[str, Any]:
     """The newest row of student_checkpoints for a student (the contract: latest wins)."""
@@ -58,33 +56,39 @@ def _held_out_rows(conn: Any, store: Any, dataset_version: str) -> pl.DataFrame:
     return rows.select("row_id", "instruction", "response").join(test_ids, on="row_id").sort("row_id")
 
 
-def _job(config: PipelineConfig, checkpoint: dict[str, Any], items: dict[str, pl.DataFrame], output: Path) -> dict[str, Any]:
-    store = config.artifact_store()
+def _job(config: PipelineConfig, checkpoint: dict[str, Any], items: dict[str, pl.DataFrame], output_key: str) -> dict[str, Any]:
+    """The evaluation script's whole input: models by artifact key (read from the store where the script
+    runs) or hub id, and where in the store to write its result."""
     key = f"checkpoints/{checkpoint['student']}/{checkpoint['checkpoint_id']}"
-    models = [{"model_kind": "distilled", "path": store.uri(key)}]
+    models = [{"model_kind": "distilled", "key": key}]
     # The contract's base: a from_config student's untrained copy under base/, else the hub id or path.
-    base = store.uri(f"{key}/base") if checkpoint["base"] == "from_config" else checkpoint["base"]
-    models.insert(0, {"model_kind": "base", "path": base})
+    # It lives inside the published checkpoint folder, which is what the store can hand out whole.
+    base = {"key": key, "subfolder": "base"} if checkpoint["base"] == "from_config" else {"path": checkpoint["base"]}
+    models.insert(0, {"model_kind": "base", **base})
+    store = config.artifact_store()
     return {
-        "models": [{**m, "student": checkpoint["student"], "checkpoint_id": checkpoint["checkpoint_id"],
-                    "family": checkpoint["family"]} for m in models],
+        "models": [{**m, "path": m.get("path") or "/".join(filter(None, [store.uri(m["key"]), m.get("subfolder")])), "student": checkpoint["student"],
+                    "checkpoint_id": checkpoint["checkpoint_id"], "family": checkpoint["family"]} for m in models],
         "benchmarks": config.evaluation.benchmarks.model_dump(),
         "base_dir": str(config.base_dir),
         "instruction_sets": {name: frame.select("item_id", "instruction").to_dicts() for name, frame in items.items()},
         "max_new_tokens": config.evaluation.instruction_following.max_new_tokens,
-        "output": str(output),
+        "store_root": remote.store_root(config),
+        "cache_dir": str(remote.work_dir(config) / config.storage.artifact_cache_dir),
+        "output_key": output_key,
     }
 
 
-def _run_job(context: dg.AssetExecutionContext, config: PipelineConfig, job: dict,
-             pipes: dg.PipesSubprocessClient) -> dict:
+def _run_job(context: dg.AssetExecutionContext, config: PipelineConfig, job: dict, s3: S3Resource) -> dict:
     if config.evaluation.launcher == "in_process":
-        return evaluate_job(job, log=context.log.info)
-    invocation = pipes.run(context=context, command=EVAL_SCRIPT, extras={"job": job}, cwd=str(PROJECT_ROOT))
-    messages = invocation.get_custom_messages()
-    if not messages:
+        return run_store_job(job, log=context.log.info)
+    invocation = remote.run_pipes_script(
+        context, config, ["-m", "lamini_assets.evaluation.run"], extras={"job": job},
+        s3_client=s3.get_client() if config.compute.channel == "s3" else None,
+    )
+    if not invocation.get_custom_messages():
         raise dg.Failure("the evaluation script finished without reporting its output")
-    return json.loads(Path(job["output"]).read_text(encoding="utf-8"))
+    return json.loads(config.artifact_store().read_bytes(job["output_key"]))
 
 
 def _png_markdown(png: bytes, title: str) -> str:
@@ -109,7 +113,7 @@ def build_evaluation_assets(student_partitions: dg.PartitionsDefinition) -> list
         ),
     )
     def eval_scores(context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource,
-                    teacher: TeacherResource, pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+                    teacher: TeacherResource, s3: S3Resource) -> dg.MaterializeResult:
         config = pipeline.load()
         student = context.partition_key
         settings = config.evaluation.instruction_following
@@ -120,8 +124,8 @@ def build_evaluation_assets(student_partitions: dg.PartitionsDefinition) -> list
         items = {"held_out": held_out_items(held_out_rows, settings.held_out_items),
                  "user_oriented": user_oriented_items(user_path, settings.user_oriented_items)}
         run_id = context.run.run_id
-        output = config.artifacts_dir / "evaluation" / student / checkpoint["checkpoint_id"] / f"{run_id}.json"
-        result = _run_job(context, config, _job(config, checkpoint, items, output), pipes_subprocess_client)
+        output_key = f"evaluation/{student}/{checkpoint['checkpoint_id']}/{run_id}.json"
+        result = _run_job(context, config, _job(config, checkpoint, items, output_key), s3)
         answers = answer_frame(result["answers"], items, checkpoint["dataset_version"], run_id)
         client = teacher.client(context.log.info)
         failures = failure_rows("eval_scores", student, [])
@@ -197,11 +201,11 @@ def build_evaluation_assets(student_partitions: dg.PartitionsDefinition) -> list
     )
     def human_ratings(pipeline: PipelineConfigResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
         config = pipeline.load()
-        keys_dir = config.artifacts_dir / "ratings"
+        store = config.artifact_store()
         frames = []
         for sheet in config.evaluation.instruction_following.filled_sheets:
             try:
-                frames.append(import_sheet_file(config.resolve(sheet), keys_dir))
+                frames.append(import_sheet_file(config.resolve(sheet), store))
             except ValueError as error:
                 raise dg.Failure(str(error)) from error
         ratings = pl.concat(frames) if frames else pl.DataFrame(schema=RATINGS_SCHEMA)

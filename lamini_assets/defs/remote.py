@@ -9,7 +9,9 @@ boto3 client of dagster-aws's S3Resource. The script side is `lamini_assets.comp
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,7 +19,23 @@ from dagster_aws.pipes import PipesECSClient, PipesS3ContextInjector, PipesS3Mes
 from dagster_k8s import PipesK8sClient
 
 from lamini_assets.artifacts import S3Location
-from lamini_assets.config import PipelineConfig
+from lamini_assets.config import PROJECT_ROOT, PipelineConfig
+
+
+class PrefixedS3MessageReader(PipesS3MessageReader):
+    """PipesS3MessageReader whose message chunks go under a key prefix (dagster-aws puts them at
+    `<random>/<n>.json` in the bucket's root), so a shared artifacts bucket keeps them under pipes/."""
+
+    def __init__(self, *, key_prefix: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key_prefix = key_prefix
+
+    @contextmanager
+    def get_params(self) -> Iterator[dict[str, Any]]:
+        with super().get_params() as params:
+            if self.key_prefix:
+                params = {**params, "key_prefix": f"{self.key_prefix}/messages/{params['key_prefix']}"}
+            yield params
 
 
 def pipes_location(config: PipelineConfig) -> S3Location:
@@ -39,12 +57,14 @@ def pipes_client_for(config: PipelineConfig, s3_client: Any | None = None) -> dg
     """The Pipes client for `compute.backend`, with the S3 injector and reader when the channel is S3."""
     compute = config.compute
     if compute.channel == "local":
-        return dg.PipesSubprocessClient()
+        return dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
     if s3_client is None:
         raise dg.Failure("the S3 Pipes channel needs the `s3` resource's client (S3Resource.get_client())")
     location = pipes_location(config)
     injector = PipesS3ContextInjector(bucket=location.bucket, client=s3_client, key_prefix=location.prefix or None)
-    reader = PipesS3MessageReader(bucket=location.bucket, client=s3_client, interval=compute.message_poll_seconds)
+    reader = PrefixedS3MessageReader(
+        bucket=location.bucket, client=s3_client, interval=compute.message_poll_seconds, key_prefix=location.prefix or None
+    )
     if compute.backend == "k8s":
         assert compute.k8s is not None
         return PipesK8sClient(
@@ -63,11 +83,34 @@ def pipes_client_for(config: PipelineConfig, s3_client: Any | None = None) -> dg
             context_injector=injector,
             message_reader=reader,
         )
-    return dg.PipesSubprocessClient(context_injector=injector, message_reader=reader)
+    return dg.PipesSubprocessClient(context_injector=injector, message_reader=reader, cwd=str(PROJECT_ROOT))
+
+
+def store_root(config: PipelineConfig) -> str:
+    """The artifact store as the script's host names it (`lamini_assets.artifacts.store_at` opens it)."""
+    compute = config.compute
+    if compute.store_root is not None:
+        return compute.store_root
+    if config.storage.artifacts_uri is not None:
+        return config.storage.artifacts_uri
+    if compute.backend != "subprocess":
+        raise dg.Failure(
+            f"compute.backend '{compute.backend}' runs scripts on another host, which cannot see the local artifacts "
+            f"folder {config.artifacts_dir}: set storage.artifacts_uri (s3://bucket/prefix) or compute.store_root "
+            "(the folder as mounted on that host)"
+        )
+    return str(config.artifacts_dir)
+
+
+def work_dir(config: PipelineConfig) -> Path:
+    """Scratch space where the script runs: the state folder locally, compute.work_dir on k8s/ECS hosts."""
+    if config.compute.backend == "subprocess":
+        return config.state_dir
+    return Path(config.compute.work_dir)
 
 
 def remote_env(config: PipelineConfig) -> dict[str, str]:
-    """What a remote script needs to reach the same S3 store with boto3's defaults."""
+    """What a script needs to reach the same S3 store with boto3's defaults."""
     env: dict[str, str] = {}
     if config.storage.s3_endpoint_url:
         env["AWS_ENDPOINT_URL_S3"] = config.storage.s3_endpoint_url
@@ -92,7 +135,8 @@ def run_pipes_script(
     """
     compute = config.compute
     client = pipes_client_for(config, s3_client)
-    env = {**(remote_env(config) if compute.channel == "s3" else {}), **(env or {})}
+    uses_s3 = compute.channel == "s3" or config.storage.artifacts_uri is not None
+    env = {**(remote_env(config) if uses_s3 else {}), **compute.env, **(env or {})}
     extras = dict(extras or {})
     if compute.backend == "k8s":
         assert compute.k8s is not None

@@ -131,7 +131,5 @@ def build_resources(config: PipelineConfig, config_path: str) -> dict[str, objec
             read_snapshot=str(config.read_snapshot_path) if config.storage.read_snapshot else None,
         ),
         "teacher": TeacherResource.from_config(config),
-        # Launches the training and evaluation scripts (they import dagster_pipes only).
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
         "s3": s3_resource(config.storage),
     }

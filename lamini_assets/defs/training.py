@@ -1,23 +1,24 @@
 """Training stage: the split of a dataset version, the evaluation-only guard, and one checkpoint per student.
 
 Training runs outside this process, in `python -m lamini_assets.training.train`, launched through
-Dagster Pipes by `training_launch` (a subprocess here; a Kubernetes pod or an ECS task on a GPU host).
+Dagster Pipes by `defs/remote.py:run_pipes_script` where `compute:` says (a subprocess here; a
+Kubernetes pod or an ECS task on a GPU host), as evaluation is.
 """
 
 import io
 import json
-import sys
 from datetime import datetime, timezone
 from typing import Any
 
 import dagster as dg
 import polars as pl
+from dagster_aws.s3 import S3Resource
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.config import PROJECT_ROOT, PipelineConfig
+from lamini_assets.config import PipelineConfig
+from lamini_assets.defs import remote
 from lamini_assets.defs.metadata import counts_metadata, table_metadata
 from lamini_assets.defs.resources import PipelineConfigResource
-from lamini_assets.training.config import LauncherConfig
 from lamini_assets.training.inputs import read_latest_dataset
 from lamini_assets.training.job import TrainingJob, checkpoint_id, code_version, config_hash
 from lamini_assets.training.split import (
@@ -44,8 +45,8 @@ def _current_split(config: PipelineConfig) -> tuple[dict[str, str], pl.DataFrame
     if not store.exists(SPLIT_POINTER_KEY):
         raise dg.Failure("train_split has not been materialised yet")
     pointer = json.loads(store.read_bytes(SPLIT_POINTER_KEY))
-    with store.local_dir(pointer["key"]) as path:
-        return pointer, pl.read_parquet(path)
+    # One object (not a published folder): read it whole, from a folder or a bucket alike.
+    return pointer, pl.read_parquet(io.BytesIO(store.read_bytes(pointer["key"])))
 
 
 @dg.asset(
@@ -115,54 +116,19 @@ def evaluation_only_not_in_training(pipeline: PipelineConfigResource, duckdb: Du
     )
 
 
-def training_launch(launcher: LauncherConfig, job: TrainingJob) -> tuple[dg.PipesClient, dict[str, Any]]:
-    """The Pipes client and its `run` arguments (besides `context`) for the configured launcher.
-
-    The one place that decides where training runs; the command is the same everywhere.
-    """
-    python = sys.executable if launcher.kind == "subprocess" and launcher.python == "python" else launcher.python
-    command = [python, "-m", "lamini_assets.training.train", "--job", job.to_json()]
-    env = {"TOKENIZERS_PARALLELISM": "false", **launcher.env}
-    if launcher.kind == "subprocess":
-        return dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT)), {"command": command, "env": env}
-    if launcher.kind == "k8s":
-        from dagster_k8s import PipesK8sClient
-
-        return PipesK8sClient(), {
-            "image": launcher.image,
-            "command": command,
-            "namespace": launcher.namespace,
-            "env": env,
-            "base_pod_spec": launcher.base_pod_spec or None,
-        }
-    from dagster_aws.pipes import PipesECSClient
-
-    overrides = {
-        "containerOverrides": [{
-            "name": launcher.container_name,
-            "command": command,
-            "environment": [{"name": name, "value": value} for name, value in sorted(env.items())],
-        }]
-    }
-    return PipesECSClient(), {
-        "run_task_params": {**launcher.run_task_params, "overrides": overrides},
-        "pipes_container_name": launcher.container_name,
-    }
-
-
 def training_job(config: PipelineConfig, student: str, run_id: str) -> tuple[TrainingJob, pl.DataFrame]:
     """The job that trains `student` on the current split, and the rows it will see (for the manifest)."""
     spec = next(spec for spec in config.students if spec.name == student)
     pointer, rows = _current_split(config)
     code = code_version()
     identifier = checkpoint_id(spec, pointer["dataset_version"], pointer["split_hash"], code)
-    launcher = config.training.launcher
-    remote = launcher.kind != "subprocess"
+    scratch = remote.work_dir(config)
     job = TrainingJob(
         student=spec.model_dump(mode="json"),
-        store_root=launcher.store_root if remote and launcher.store_root else str(config.artifacts_dir),
+        store_root=remote.store_root(config),
         split_key=pointer["key"],
-        work_dir=f"{launcher.work_dir if remote else config.state_dir / 'training_runs'}/{spec.name}/{identifier}",
+        work_dir=str(scratch / "training_runs" / spec.name / identifier),
+        cache_dir=str(scratch / config.storage.artifact_cache_dir),
         dataset_version=pointer["dataset_version"],
         checkpoint_id=identifier,
         code_version=code,
@@ -192,13 +158,17 @@ def build_student_checkpoints(partitions_def: dg.PartitionsDefinition) -> dg.Ass
         ),
     )
     def student_checkpoints(
-        context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource, s3: S3Resource
     ) -> dg.MaterializeResult:
         config = pipeline.load()
         job, seen = training_job(config, context.partition_key, context.run.run_id)
         context.log.info(f"training {job.checkpoint_key} on {seen.height} rows of dataset {job.dataset_version}")
-        client, arguments = training_launch(config.training.launcher, job)
-        reported = client.run(context=context, **arguments).get_materialize_result()
+        invocation = remote.run_pipes_script(
+            context, config, ["-m", "lamini_assets.training.train", "--job", job.to_json()],
+            s3_client=s3.get_client() if config.compute.channel == "s3" else None,
+            env={"TOKENIZERS_PARALLELISM": "false"},
+        )
+        reported = invocation.get_materialize_result()
         summary = _metadata_values(reported)["summary"]
         spec = job.spec
         checkpoint_row = pl.DataFrame([{

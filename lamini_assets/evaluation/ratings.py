@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from lamini_assets.artifacts import ArtifactStore
 from lamini_assets.evaluation.instruction import GRADES, RUBRIC
 
 SHEET_COLUMNS = ("export_id", "row_id", "item_id", "system", "instruction", "answer", "rating")
@@ -129,14 +130,15 @@ def import_sheet(sheet_text: str, key: dict[str, Any], sheet_name: str) -> pl.Da
     return pl.DataFrame(rows, schema=RATINGS_SCHEMA)
 
 
-def import_sheet_file(path: Path, keys_dir: Path) -> pl.DataFrame:
-    """Read a filled sheet and check it against the key saved at `keys_dir/<export_id>/key.json`."""
+def import_sheet_file(path: Path, store: ArtifactStore) -> pl.DataFrame:
+    """Read a filled sheet and check it against the key `rating_sheet` saved at `ratings/<export_id>/key.json`
+    in the artifact store (a folder or a bucket)."""
     text = path.read_text(encoding="utf-8-sig")  # spreadsheets often save a BOM
     export_id = sheet_export_id(text, str(path))
-    key_path = keys_dir / export_id / "key.json"
-    if not key_path.is_file():
-        raise RatingSheetError(f"{path}: export {export_id!r} is unknown (no key at {key_path})")
-    return import_sheet(text, json.loads(key_path.read_text(encoding="utf-8")), str(path))
+    key = f"ratings/{export_id}/key.json"
+    if not store.exists(key):
+        raise RatingSheetError(f"{path}: export {export_id!r} is unknown (no key at {store.uri(key)})")
+    return import_sheet(text, json.loads(store.read_bytes(key)), str(path))
 
 
 def rating_distribution(ratings: pl.DataFrame) -> pl.DataFrame:

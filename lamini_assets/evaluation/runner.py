@@ -8,10 +8,12 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lamini_assets.artifacts import store_at
 from lamini_assets.evaluation.benchmarks import resolve_tasks, run_benchmarks
 from lamini_assets.evaluation.config import BenchmarkConfig
 from lamini_assets.evaluation.models import generate_answers, load_lm
@@ -44,9 +46,26 @@ def evaluate_job(job: dict[str, Any], log: Callable[[str], None] = print) -> dic
         timings[label] = round(time.monotonic() - started, 2)
         log(f"{label}: done in {timings[label]:.1f}s")
     result = {"scores": scores, "answers": answers, "seconds": timings, "pid": os.getpid()}
-    output = Path(job["output"])
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result), encoding="utf-8")
+    if job.get("output"):
+        output = Path(job["output"])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+def run_store_job(job: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]:
+    """`evaluate_job` against the artifact store at job["store_root"] (S3 or a folder, as this host sees
+    it): models named by a store `key` (a published folder, optionally a `subfolder` of it) are read from it (S3 folders are copied to job["cache_dir"]
+    once), and the result is written back at job["output_key"], where the orchestrator reads it."""
+    store = store_at(job["store_root"], job["cache_dir"])
+    with ExitStack() as stack:
+        models = [
+            {**model, "path": str(stack.enter_context(store.local_dir(model["key"])) / model.get("subfolder", ""))}
+            if model.get("key") else model
+            for model in job["models"]
+        ]
+        result = evaluate_job({**job, "models": models}, log=log)
+    store.write_bytes(job["output_key"], json.dumps(result).encode("utf-8"))
     return result
 
 

@@ -25,14 +25,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shutil
+import sqlite3
+import sys
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import diskcache
 import diskcache.core
+
+from lamini_assets.teacher.errors import CorruptCacheError
 
 # Keys per SELECT: below SQLite's smallest limit on bound parameters (999 before 3.32).
 _SELECT_CHUNK = 900
@@ -71,17 +78,48 @@ class CachedAnswer:
 
 
 class ResponseCache:
-    """diskcache at `directory`, read in bulk and written in transactions."""
+    """diskcache at `directory`, read in bulk and written in transactions.
+
+    Damage is reported, never papered over: an unreadable SQLite index or a value file that is missing
+    or does not hold an answer raises CorruptCacheError naming the file (diskcache alone would treat a
+    missing value file as a miss and the answer would be paid for again without a word).
+    """
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         # No eviction: a teacher answer is paid for, so it is never dropped silently (and culling
         # on every write costs ~3x the write itself).
-        self._cache = diskcache.Cache(str(directory), eviction_policy="none", cull_limit=0)
-        self.directory = directory
+        with self._reading():
+            self._cache = diskcache.Cache(str(directory), eviction_policy="none", cull_limit=0)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """SQLite's damage errors ("file is not a database", "database disk image is malformed") as
+        CorruptCacheError naming the index file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+                raise  # contention, not damage
+            raise CorruptCacheError(str(self.directory), str(self.directory / diskcache.core.DBNAME), str(error)) from error
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedAnswer]:
-        return {key: CachedAnswer.from_json(value) for key, value in self._get_texts(keys, "").items()}
+        found = self._get_texts(keys, "")
+        answers = {}
+        for key, value in found.items():
+            try:
+                answers[key] = CachedAnswer.from_json(value)
+            except (ValueError, TypeError) as error:
+                raise CorruptCacheError(str(self.directory), self._location(key),
+                                        f"the entry for key {key} is not an answer ({error})") from error
+        return answers
+
+    def _location(self, key: str) -> str:
+        """The file that holds a key's value: its value file, else the index."""
+        with self._reading():
+            row = self._cache._sql("SELECT filename FROM Cache WHERE raw = 1 AND key = ?", (key,)).fetchone()  # noqa: SLF001
+        return str(self.directory / row[0]) if row and row[0] else str(self.directory / diskcache.core.DBNAME)
 
     def _get_texts(self, keys: Iterable[str], prefix: str) -> dict[str, str]:
         """The stored text of each `prefix + key` there is, by key. One SELECT per chunk on diskcache's
@@ -89,18 +127,20 @@ class ResponseCache:
         32 KB or more live in files; those few go through `get`."""
         found: dict[str, str] = {}
         pending = [prefix + key for key in keys]
-        for start in range(0, len(pending), _SELECT_CHUNK):
-            chunk = pending[start : start + _SELECT_CHUNK]
-            rows = self._cache._sql(  # noqa: SLF001 - diskcache's documented Cache table
-                f"SELECT key, mode, value FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            for stored_key, mode, value in rows:
-                if mode != diskcache.core.MODE_RAW:
-                    value = self._cache.get(stored_key)
-                    if value is None:
-                        continue
-                found[stored_key[len(prefix):]] = value
+        with self._reading():
+            for start in range(0, len(pending), _SELECT_CHUNK):
+                chunk = pending[start : start + _SELECT_CHUNK]
+                rows = self._cache._sql(  # noqa: SLF001 - diskcache's documented Cache table
+                    f"SELECT key, mode, value, filename FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for stored_key, mode, value, filename in rows:
+                    if mode != diskcache.core.MODE_RAW:
+                        value = self._cache.get(stored_key)
+                        if value is None:  # diskcache reads a missing value file as a miss
+                            raise CorruptCacheError(str(self.directory), str(self.directory / (filename or "")),
+                                                    f"the value file of key {stored_key} is missing")
+                    found[stored_key[len(prefix):]] = value
         return found
 
     def put(self, key: str, answer: CachedAnswer, request: Mapping[str, Any] | None = None) -> None:
@@ -108,7 +148,7 @@ class ResponseCache:
         self.put_many([(key, answer, request)])
 
     def put_many(self, items: Iterable[tuple[str, CachedAnswer, Mapping[str, Any] | None]]) -> None:
-        with self._cache.transact():
+        with self._reading(), self._cache.transact():
             for key, answer, request in items:
                 if request is not None:
                     self._cache.set(REQUEST_PREFIX + key, canonical_json(request))
@@ -121,7 +161,8 @@ class ResponseCache:
 
     def keys(self) -> list[str]:
         """Keys of stored answers."""
-        return [key for key in self._cache.iterkeys() if not key.startswith(REQUEST_PREFIX)]
+        with self._reading():
+            return [key for key in self._cache.iterkeys() if not key.startswith(REQUEST_PREFIX)]
 
     def __len__(self) -> int:
         return len(self.keys())
@@ -188,3 +229,121 @@ def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -
                 future.set_result(None)
             else:
                 future.set_exception(error)
+
+
+@dataclass
+class RepairReport:
+    kept: int  # entries (answers and stored requests) copied into the rebuilt cache
+    dropped: int  # entries whose row or value file could not be read
+    unreadable_ranges: int  # ranges of _REPAIR_CHUNK rowids SQLite could not read (their entries are lost)
+    moved_to: Path | None  # the damaged folder, kept for inspection (None: nothing was damaged)
+
+
+_REPAIR_CHUNK = 500  # rowids per read while salvaging
+_REPAIR_GIVE_UP = 40  # consecutive empty/unreadable ranges (20k rowids) that end the walk
+
+
+def repair_cache(directory: Path) -> RepairReport:
+    """Rebuild a damaged teacher cache in place: copy every entry that still reads (index row and, for
+    large values, its value file holding valid JSON) into a fresh cache, move the damaged folder aside
+    to `<directory>.corrupt-<time>`, and put the fresh one at `directory`. A healthy cache is left alone.
+
+    SQLite's own recovery (`.recover`) is a CLI feature Python's sqlite3 lacks, so rows are read in
+    rowid ranges and a range that fails is counted as lost.
+    """
+    try:
+        cache = ResponseCache(directory)
+        try:
+            cache.get_many(cache.keys())
+            cache.get_requests(cache.keys())
+            return RepairReport(kept=len(cache._cache), dropped=0, unreadable_ranges=0, moved_to=None)  # noqa: SLF001
+        finally:
+            cache.close()
+    except CorruptCacheError:
+        pass
+    rebuilt = directory.with_name(f"{directory.name}.rebuilding")
+    shutil.rmtree(rebuilt, ignore_errors=True)
+    fresh = diskcache.Cache(str(rebuilt), eviction_policy="none", cull_limit=0)
+    kept = dropped = 0
+    lost = [0]  # rowid ranges SQLite could not read
+    try:
+        for key, value in _readable_entries(directory / diskcache.core.DBNAME, directory, lost):
+            if value is None or not _is_json(value):
+                dropped += 1
+                continue
+            fresh.set(key, value)
+            kept += 1
+    finally:
+        fresh.close()
+    moved = directory.with_name(f"{directory.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    directory.rename(moved)
+    rebuilt.rename(directory)
+    return RepairReport(kept=kept, dropped=dropped, unreadable_ranges=lost[0], moved_to=moved)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _readable_entries(database: Path, directory: Path, lost: list[int]) -> Iterator[tuple[str, str | None]]:
+    """(key, text or None when unreadable) of every Cache row SQLite can still read."""
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return  # not a database: nothing to salvage
+    try:
+        # max(rowid) reads the table's last page, which a truncation loses: walk rowid ranges instead and
+        # stop after a run of ranges that are empty or unreadable.
+        start, misses = 0, 0
+        while misses < _REPAIR_GIVE_UP:
+            try:
+                rows = conn.execute(
+                    "SELECT key, raw, mode, filename, value FROM Cache WHERE rowid >= ? AND rowid < ?",
+                    (start, start + _REPAIR_CHUNK),
+                ).fetchall()
+            except sqlite3.DatabaseError:
+                rows = None
+            start += _REPAIR_CHUNK
+            if not rows:
+                misses += 1
+                lost[0] += rows is None
+                continue
+            misses = 0
+            for key, raw, mode, filename, value in rows:
+                if not raw or not isinstance(key, str):
+                    continue  # this project stores str keys only
+                if mode == diskcache.core.MODE_RAW:
+                    yield key, value
+                elif mode == diskcache.core.MODE_TEXT and filename:
+                    try:
+                        yield key, (directory / filename).read_text(encoding="UTF-8")
+                    except (OSError, UnicodeDecodeError):
+                        yield key, None
+                else:
+                    yield key, None
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m lamini_assets.teacher.cache repair <cache_dir>"""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "repair":
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    report = repair_cache(Path(args[1]))
+    if report.moved_to is None:
+        print(f"{args[1]}: healthy, {report.kept} entries; nothing to do")
+    else:
+        print(f"{args[1]}: rebuilt with {report.kept} readable entries; dropped {report.dropped} unreadable entries "
+              f"and {report.unreadable_ranges} unreadable index range(s) of {_REPAIR_CHUNK} rows (called again on the next run); "
+              f"the damaged folder is at {report.moved_to}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

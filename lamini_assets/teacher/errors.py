@@ -26,6 +26,20 @@ class CacheMissError(TeacherError):
         )
 
 
+class CorruptCacheError(TeacherError):
+    """The teacher cache cannot be read: its SQLite index or a value file is damaged (a crash during a
+    copy, a full disk, a truncated backup). Names the file and how to rebuild."""
+
+    def __init__(self, directory: str, path: str, problem: str) -> None:
+        self.directory = directory
+        self.path = path
+        super().__init__(
+            f"teacher cache is corrupt: {path}: {problem}. Rebuild it with `python -m lamini_assets.teacher.cache "
+            f"repair {directory}`: every readable answer is kept (the damaged folder is moved aside to "
+            f"{directory}.corrupt-<time>), unreadable ones are dropped and called again (paid again) on the next run"
+        )
+
+
 class CallError(Exception):
     """One failed attempt, classified: whether to retry, and how long the server asked us to wait."""
 

@@ -168,45 +168,22 @@ class EvaluationOnlySet(BaseModel):
         return str(path.resolve())
 
 
-class LauncherConfig(BaseModel):
-    """Where the training script runs: a local subprocess, a Kubernetes pod or an ECS task.
-
-    Remote launchers pass the artifact store's root (`store_root`, e.g. s3://bucket/lamini) to the
-    script, which reads the split from it and publishes the checkpoint to it.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["subprocess", "k8s", "ecs"] = "subprocess"
-    python: str = "python"  # the interpreter in the image (subprocess: the current one when "python")
-    store_root: str | None = None  # remote launchers: the store as the pod sees it
-    work_dir: str = "/tmp/lamini-training"  # remote launchers: the trainer's resumable checkpoints
-    env: dict[str, str] = Field(default_factory=dict)  # extra environment for the script
-    # k8s: image, namespace and a base pod spec (GPU resources, node selector, volumes).
-    image: str | None = None
-    namespace: str | None = None
-    base_pod_spec: dict[str, Any] = Field(default_factory=dict)
-    # ecs: boto3 `run_task` parameters (taskDefinition, cluster, networkConfiguration, ...).
-    run_task_params: dict[str, Any] = Field(default_factory=dict)
-    container_name: str = "trainer"  # ecs: the task definition's container that runs the script
-
-    @model_validator(mode="after")
-    def _remote_needs_target(self) -> "LauncherConfig":
-        if self.kind == "k8s" and not self.image:
-            raise ValueError("kind k8s needs image (the project image with the training script)")
-        if self.kind == "ecs" and "taskDefinition" not in self.run_task_params:
-            raise ValueError("kind ecs needs run_task_params.taskDefinition")
-        if self.kind != "subprocess" and not self.store_root:
-            raise ValueError(f"kind {self.kind} needs store_root: the artifact store the remote host reads and writes")
-        return self
-
-
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     split: SplitConfig = Field(default_factory=SplitConfig)
     evaluation_only: list[EvaluationOnlySet] = Field(default_factory=list)
-    launcher: LauncherConfig = Field(default_factory=LauncherConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _launcher_moved(cls, data: Any) -> Any:
+        # Where training runs is `compute:` now, shared with evaluation (one Pipes launcher).
+        if isinstance(data, dict) and "launcher" in data:
+            raise ValueError(
+                "training.launcher was replaced by the `compute:` section (backend: subprocess|k8s|ecs, env, "
+                "store_root, work_dir), which launches training and evaluation alike"
+            )
+        return data
 
 
 def unique_student_names(students: list[StudentSpec]) -> list[StudentSpec]:

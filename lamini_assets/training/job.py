@@ -43,7 +43,7 @@ def checkpoint_id(spec: StudentSpec, dataset_version: str, split_hash: str, code
 @dataclass
 class TrainingJob:
     student: dict[str, Any]  # StudentSpec as JSON
-    store_root: str  # the artifact store's root as the training host sees it
+    store_root: str  # the artifact store's root as the training host sees it: s3://bucket/prefix or a path
     split_key: str  # artifact key of the split parquet (rows with text)
     work_dir: str  # trainer checkpoints (resume) and the from_config base, on the training host
     dataset_version: str
@@ -53,6 +53,7 @@ class TrainingJob:
     split_hash: str
     run_id: str = "standalone"
     extra: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str = ""  # local copies of S3 folders on the training host ("" = <work_dir>/artifact_cache)
 
     @property
     def spec(self) -> StudentSpec:

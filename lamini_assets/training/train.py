@@ -3,8 +3,9 @@
     python -m lamini_assets.training.train --job job.json       # or --job '{"student": ...}'
 
 Dagster launches this with Pipes (a subprocess here, a Kubernetes pod or an ECS task on a GPU host);
-run by hand, `open_dagster_pipes()` warns once and every report becomes a no-op. It imports
-`dagster_pipes`, never `dagster`.
+run by hand, the Pipes context warns once and every report becomes a no-op. It imports
+`dagster_pipes`, never `dagster`. The artifact store is the job's `store_root`: an S3 bucket (read the
+split, publish the checkpoint there) or a local/mounted folder.
 
 Resuming is the default mode: the trainer saves a checkpoint every `save_steps` steps in the job's
 work dir, and a rerun of the same job (same checkpoint id) continues from the last one. A job whose
@@ -25,9 +26,10 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from dagster_pipes import PipesContext, open_dagster_pipes
+from dagster_pipes import PipesContext
 
-from lamini_assets.artifacts import LocalArtifactStore
+from lamini_assets.artifacts import ArtifactStore, store_at
+from lamini_assets.compute.pipes_channel import open_pipes
 from lamini_assets.training.job import (
     BASE_SUBFOLDER,
     JOB_FILE,
@@ -38,20 +40,15 @@ from lamini_assets.training.job import (
 from lamini_assets.training.split import SEEN_SPLITS
 
 
-def open_store(root: str) -> LocalArtifactStore:
-    if "://" in root:
-        raise NotImplementedError(
-            f"store_root {root!r}: only local (or mounted) artifact stores are implemented; mount the bucket "
-            "(e.g. mountpoint-s3 / a PVC) and pass its path"
-        )
-    return LocalArtifactStore(root)
+def open_store(job: TrainingJob) -> ArtifactStore:
+    """The artifact store the job names: S3 (boto3's default client on this host) or a local/mounted folder."""
+    return store_at(job.store_root, job.cache_dir or Path(job.work_dir) / "artifact_cache")
 
 
-def read_rows(store: LocalArtifactStore, job: TrainingJob) -> Any:
+def read_rows(store: ArtifactStore, job: TrainingJob) -> Any:
     import polars as pl
 
-    with store.local_dir(job.split_key) as path:
-        rows = pl.read_parquet(path)
+    rows = pl.read_parquet(io.BytesIO(store.read_bytes(job.split_key)))  # one object, local or on S3
     spec = job.spec
     return rows.filter(pl.col("instruction_source").is_in(spec.sources) & pl.col("split").is_in(list(SEEN_SPLITS)))
 
@@ -105,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     job_text = args.job if args.job.lstrip().startswith("{") else Path(args.job).read_text(encoding="utf-8")
     job = TrainingJob.from_json(job_text)
 
-    with open_dagster_pipes() as pipes:
+    with open_pipes() as pipes:  # the S3 channel when launched on k8s/ECS, local files otherwise
         return train(job, pipes)
 
 
@@ -121,7 +118,7 @@ def train(job: TrainingJob, pipes: PipesContext) -> int:
     transformers_logging.disable_progress_bar()  # progress bars would flood the run's log
     spec = job.spec
     hp = spec.hyperparameters
-    store = open_store(job.store_root)
+    store = open_store(job)
     log = pipes.log if isinstance(pipes, PipesContext) else _StdoutLog()
 
     # -- already published: report it again, train nothing

@@ -33,7 +33,7 @@ training:
   split: {{seed: 0, validation_fraction: 0.05, test_fraction: 0.05}}
   evaluation_only:
 {sets}
-  launcher: {{kind: subprocess, env: {{OMP_NUM_THREADS: "1"}}}}
+compute: {{backend: subprocess, env: {{OMP_NUM_THREADS: "1"}}}}
 """,
         encoding="utf-8",
     )

@@ -11,6 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from lamini_assets.artifacts import LocalArtifactStore
+
 from lamini_assets.evaluation.items import user_oriented_items
 from lamini_assets.evaluation.ratings import (
     RatingSheetError,
@@ -109,8 +111,8 @@ def test_sheet_file_finds_its_key_and_unknown_exports_fail(tmp_path: Path) -> No
     (keys / export.export_id / "key.json").write_text(json.dumps(export.key))
     sheet = tmp_path / "filled.csv"
     sheet.write_text("\ufeff" + write(filled(export.sheet_csv)))  # as a spreadsheet saves it, with a BOM
-    assert import_sheet_file(sheet, keys).height == 20
+    assert import_sheet_file(sheet, LocalArtifactStore(tmp_path)).height == 20
     stray = tmp_path / "stray.csv"
     stray.write_text(write(filled(export_sheet(answers(2)).sheet_csv)))
     with pytest.raises(RatingSheetError, match=f"{stray}: export '.*' is unknown"):
-        import_sheet_file(stray, keys)
+        import_sheet_file(stray, LocalArtifactStore(tmp_path))
