@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.exceptions
-import pyarrow.dataset as pa_dataset
-import pyarrow.fs as pa_fs
+
+if TYPE_CHECKING:  # pyarrow.dataset pulls pandas: ~1 s that `lamini-audit` and config loading skip
+    import pyarrow.dataset as pa_dataset
+    import pyarrow.fs as pa_fs
 
 
 class ArtifactStore(Protocol):
@@ -124,6 +126,8 @@ class LocalArtifactStore:
         yield path
 
     def parquet_dataset(self, key: str) -> pa_dataset.Dataset:
+        import pyarrow.dataset as pa_dataset
+
         return pa_dataset.dataset(self.path(key), format="parquet")
 
 
@@ -234,6 +238,8 @@ class S3ArtifactStore:
         yield target
 
     def parquet_dataset(self, key: str) -> pa_dataset.Dataset:
+        import pyarrow.dataset as pa_dataset
+
         self._check_bucket()
         return pa_dataset.dataset(
             f"{self.location.bucket}/{self.object_key(key)}", format="parquet", filesystem=self.arrow_filesystem()
@@ -242,6 +248,8 @@ class S3ArtifactStore:
     # -- helpers ------------------------------------------------------------------------------
     def arrow_filesystem(self) -> pa_fs.S3FileSystem:
         """pyarrow's S3 filesystem with this client's endpoint, region and credentials."""
+        import pyarrow.fs as pa_fs
+
         credentials = self.client._get_credentials()  # botocore resolves the same chain boto3 uses
         frozen = credentials.get_frozen_credentials() if credentials is not None else None
         endpoint = self.client.meta.endpoint_url

@@ -15,7 +15,7 @@ from lamini_assets.dataset.config import DatasetConfig
 from lamini_assets.diversity.config import DiversityConfig
 from lamini_assets.evaluation.config import EvaluationConfig
 from lamini_assets.generation.config import GenerationConfig, ResponsesConfig
-from lamini_assets.schema import SEED_SOURCES
+from lamini_assets.schema import SEED_SOURCES, require_unique_names
 from lamini_assets.sources import SourceSpec
 from lamini_assets.teacher.config import TeacherConfig
 from lamini_assets.training.config import Students, TrainingConfig
@@ -105,10 +105,7 @@ class PipelineConfig(BaseModel):
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, value: list[SourceSpec]) -> list[SourceSpec]:
-        names = [spec.name for spec in value]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
+        require_unique_names([spec.name for spec in value], "source")
         return value
 
     def resolve(self, path: str | Path) -> Path:

@@ -48,6 +48,20 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 _WHITESPACE = re.compile(r"\s+")
 
 
+def require_unique_names(names: list[str], what: str) -> None:
+    """Config validation: raise naming every repeated `what` name (sources, students, benchmarks)."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(repeated)}")
+
+
+def require_known_sources(labels: list[str]) -> None:
+    """Config validation: every label must be one of LaMini's seven `instruction_source` labels."""
+    unknown = sorted(set(labels) - set(INSTRUCTION_SOURCES))
+    if unknown:
+        raise ValueError(f"unknown instruction_source {unknown}; known: {', '.join(INSTRUCTION_SOURCES)}")
+
+
 def normalise_text(text: str) -> str:
     """Case-folded, NFKC, whitespace-collapsed text: the form exact dedup compares."""
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.loopback_openai import LoopbackServer, LoopbackSettings, start_loopback_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -27,3 +30,13 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("LAMINI_CONFIG", raising=False)  # the demo config, whatever the user selected
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     return state
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackServer]:
+    """An OpenAI-compatible server on 127.0.0.1 with no injected faults (a test may override it)."""
+    server = start_loopback_server(LoopbackSettings())
+    try:
+        yield server
+    finally:
+        server.stop()

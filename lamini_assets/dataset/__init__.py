@@ -1,42 +1,16 @@
-"""The released dataset as a stage of its own (no Dagster): build, versions, card and exports."""
+"""The released dataset as a stage of its own (no Dagster): build, versions, card and exports.
 
-from lamini_assets.dataset.build import (
-    DATASET_SCHEMA,
-    NEAR_DUPLICATE_SCHEMA,
-    LaminiDataset,
-    build_lamini_dataset,
-    content_version,
-    drop_cross_source_near_duplicates,
-)
-from lamini_assets.dataset.card import CardFacts, render_card
-from lamini_assets.dataset.config import DatasetConfig
-from lamini_assets.dataset.versions import (
-    LATEST_KEY,
-    VersionRecord,
-    latest_version,
-    point_latest,
-    publish_version,
-    read_version,
-    record_version,
-    version_key,
-)
+Submodules load on first use (lazy_loader), so a light import such as the config or the
+audit CLI does not pay for the heavy libraries behind the rest."""
 
-__all__ = [
-    "DATASET_SCHEMA",
-    "LATEST_KEY",
-    "NEAR_DUPLICATE_SCHEMA",
-    "CardFacts",
-    "DatasetConfig",
-    "LaminiDataset",
-    "VersionRecord",
-    "build_lamini_dataset",
-    "content_version",
-    "drop_cross_source_near_duplicates",
-    "latest_version",
-    "point_latest",
-    "publish_version",
-    "read_version",
-    "record_version",
-    "render_card",
-    "version_key",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "build": ["DATASET_SCHEMA", "NEAR_DUPLICATE_SCHEMA", "LaminiDataset", "build_lamini_dataset", "content_version", "drop_cross_source_near_duplicates"],
+        "card": ["CardFacts", "render_card"],
+        "config": ["DatasetConfig"],
+        "versions": ["LATEST_KEY", "VersionRecord", "latest_version", "point_latest", "publish_version", "read_version", "record_version", "version_key"],
+    },
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lamini_assets.dedup import NoveltyConfig
-from lamini_assets.schema import INSTRUCTION_SOURCES
+from lamini_assets.schema import INSTRUCTION_SOURCES, require_known_sources
 
 # Human-written rows first (they are what generated rows are judged against), in the seed dedup's
 # pool order; then generated sources, plain Self-Instruct before topic-guided, FLAN before P3.
@@ -42,7 +42,5 @@ class DatasetConfig(BaseModel):
     @field_validator("absent_sources")
     @classmethod
     def _known_sources(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(INSTRUCTION_SOURCES))
-        if unknown:
-            raise ValueError(f"unknown sources {unknown}; sources are {', '.join(INSTRUCTION_SOURCES)}")
+        require_known_sources(value)
         return value

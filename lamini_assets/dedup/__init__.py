@@ -1,23 +1,14 @@
-"""Near-duplicate detection (no Dagster): an incremental novelty index over instruction texts."""
+"""Near-duplicate detection (no Dagster): an incremental novelty index over instruction texts.
 
-from lamini_assets.dedup.novelty import (
-    MinHashNoveltyIndex,
-    MinHashSigner,
-    NoveltyConfig,
-    NoveltyIndex,
-    RougeLNoveltyIndex,
-    load_novelty_index,
-    make_novelty_index,
+Submodules load on first use (lazy_loader), so a light import such as the config or the
+audit CLI does not pay for the heavy libraries behind the rest."""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "novelty": ["MinHashNoveltyIndex", "MinHashSigner", "NoveltyConfig", "NoveltyIndex", "RougeLNoveltyIndex", "load_novelty_index", "make_novelty_index"],
+        "pool_index": ["load_pool_index"],
+    },
 )
-from lamini_assets.dedup.pool_index import load_pool_index
-
-__all__ = [
-    "MinHashNoveltyIndex",
-    "MinHashSigner",
-    "NoveltyConfig",
-    "NoveltyIndex",
-    "RougeLNoveltyIndex",
-    "load_novelty_index",
-    "load_pool_index",
-    "make_novelty_index",
-]

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lamini_assets.schema import require_unique_names
+
 PresetName = Literal["lamini_offline", "lamini_15", "none"]
 
 
@@ -54,10 +56,7 @@ class BenchmarkConfig(BaseModel):
     @field_validator("extra")
     @classmethod
     def _unique(cls, value: list[ExtraBenchmark]) -> list[ExtraBenchmark]:
-        names = [b.name for b in value]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"benchmark names must be unique; repeated: {', '.join(repeated)}")
+        require_unique_names([b.name for b in value], "benchmark")
         return value
 
 

@@ -1,41 +1,17 @@
-"""The teacher: one cached, budgeted, retrying client for every LLM call (no Dagster here)."""
+"""The teacher: one cached, budgeted, retrying client for every LLM call (no Dagster here).
 
-from lamini_assets.teacher.cache import CachedAnswer, ResponseCache
-from lamini_assets.teacher.client import OFFLINE_DESCRIPTION, Teacher
-from lamini_assets.teacher.config import (
-    LAMINI_SYSTEM_PROMPT,
-    OFFLINE_MODEL,
-    ModelPrice,
-    SamplingParams,
-    TeacherConfig,
-)
-from lamini_assets.teacher.errors import CacheMissError, TeacherAuthError, TeacherError
-from lamini_assets.teacher.records import (
-    CallPlan,
-    ChatFailure,
-    ChatRequest,
-    ChatResult,
-    TeacherRunResult,
-    TeacherStats,
-)
+Submodules load on first use (lazy_loader), so a light import such as the config or the
+audit CLI does not pay for the heavy libraries behind the rest."""
 
-__all__ = [
-    "CallPlan",
-    "CacheMissError",
-    "CachedAnswer",
-    "ChatFailure",
-    "ChatRequest",
-    "ChatResult",
-    "LAMINI_SYSTEM_PROMPT",
-    "ModelPrice",
-    "OFFLINE_DESCRIPTION",
-    "OFFLINE_MODEL",
-    "ResponseCache",
-    "SamplingParams",
-    "Teacher",
-    "TeacherAuthError",
-    "TeacherConfig",
-    "TeacherError",
-    "TeacherRunResult",
-    "TeacherStats",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "cache": ["CachedAnswer", "ResponseCache"],
+        "client": ["OFFLINE_DESCRIPTION", "Teacher"],
+        "config": ["LAMINI_SYSTEM_PROMPT", "OFFLINE_MODEL", "ModelPrice", "SamplingParams", "TeacherConfig"],
+        "errors": ["CacheMissError", "TeacherAuthError", "TeacherError"],
+        "records": ["CallPlan", "ChatFailure", "ChatRequest", "ChatResult", "TeacherRunResult", "TeacherStats"],
+    },
+)

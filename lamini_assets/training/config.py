@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from lamini_assets.schema import INSTRUCTION_SOURCES
+from lamini_assets.schema import INSTRUCTION_SOURCES, require_known_sources, require_unique_names
 
 FROM_CONFIG = "from_config"
 Family = Literal["encoder-decoder", "decoder-only"]
@@ -91,9 +91,7 @@ class StudentSpec(BaseModel):
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(INSTRUCTION_SOURCES))
-        if unknown:
-            raise ValueError(f"unknown instruction_source {unknown}; known: {', '.join(INSTRUCTION_SOURCES)}")
+        require_known_sources(value)
         if not value:
             raise ValueError("train on at least one source")
         return sorted(set(value))
@@ -212,10 +210,7 @@ class TrainingConfig(BaseModel):
 
 
 def unique_student_names(students: list[StudentSpec]) -> list[StudentSpec]:
-    names = [student.name for student in students]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"student names must be unique; repeated: {', '.join(repeated)}")
+    require_unique_names([student.name for student in students], "student")
     return students
 
 

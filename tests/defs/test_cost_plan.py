@@ -1,6 +1,5 @@
 """The cost preview against a real run: the new calls it plans are the calls the server then receives."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -14,18 +13,9 @@ from tests.support.dagster_runs import (
     materialization_metadata,
     materialize,
 )
-from tests.support.loopback_openai import LoopbackServer, LoopbackSettings, start_loopback_server
+from tests.support.loopback_openai import LoopbackServer
 
 LABEL = "self_instruct_without_topic"
-
-
-@pytest.fixture
-def loopback() -> Iterator[LoopbackServer]:
-    server = start_loopback_server(LoopbackSettings())
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def plan_of(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, object]:

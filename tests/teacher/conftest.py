@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lamini_assets.teacher import TeacherConfig
-from tests.support.loopback_openai import LoopbackServer, LoopbackSettings, start_loopback_server
-
-
-@pytest.fixture
-def loopback() -> Iterator[LoopbackServer]:
-    server = start_loopback_server(LoopbackSettings())
-    try:
-        yield server
-    finally:
-        server.stop()
+from tests.support.loopback_openai import LoopbackServer
 
 
 @pytest.fixture
