@@ -35,6 +35,7 @@ from typing import Literal, overload
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
 from pydantic import BaseModel, ConfigDict, Field
 from rouge_score import rouge_scorer, tokenizers
@@ -119,7 +120,12 @@ class IdList(Sequence[str]):
 
     def series(self) -> pl.Series:
         """All ids as a Polars string column (vectorised decoding of the saved part)."""
-        saved = pl.Series("id", self._saved, dtype=pl.Binary).cast(pl.String) if len(self._saved) else pl.Series("id", [], dtype=pl.String)
+        saved = pl.Series("id", [], dtype=pl.String)
+        if len(self._saved):
+            # Zero-copy: the fixed-width bytes as an Arrow array (numpy pads short ids with NULs).
+            width = self._saved.dtype.itemsize
+            fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(self._saved), [None, pa.py_buffer(self._saved)])
+            saved = pl.Series("id", pl.from_arrow(fixed)).cast(pl.Binary).cast(pl.String).str.strip_chars_end("\x00")
         return pl.concat([saved, pl.Series("id", self._added, dtype=pl.String)])
 
     def array(self) -> np.ndarray:
@@ -467,11 +473,12 @@ class MinHashNoveltyIndex(NoveltyIndex):
     def add_pool(self, ids: Sequence[str], texts: Texts) -> None:
         if len(ids) != len(texts):
             raise ValueError(f"add_pool: {len(ids)} ids but {len(texts)} texts")
-        texts = _as_series(texts)
         ids = ids.to_list() if isinstance(ids, pl.Series) else list(ids)
-        # Large segments: one sort per 200K rows instead of many small sorts and merges.
+        # Large segments: one sort per 200K rows instead of many small sorts and merges. A list of
+        # texts becomes a Polars column one segment at a time (no second copy of the whole pool).
         for start in range(0, len(ids), _POOL_ROWS_PER_SEGMENT):
-            signatures = self.signer.signatures(texts.slice(start, _POOL_ROWS_PER_SEGMENT))
+            stop = start + _POOL_ROWS_PER_SEGMENT
+            signatures = self.signer.signatures(texts.slice(start, _POOL_ROWS_PER_SEGMENT) if isinstance(texts, pl.Series) else texts[start:stop])
             self._store(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures))
 
     def _write_arrays(self, folder: Path) -> dict[str, object]:
