@@ -10,7 +10,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
@@ -280,13 +280,15 @@ def read_table(
     table: str,
     partition_column: str | None = None,
     partition_keys: list[str] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """A table, or some of its partitions, as a Polars frame."""
+    """A table, or some of its partitions, as a Polars frame (only `columns` when given)."""
     table = checked_identifier(table)
+    selected = ", ".join(checked_identifier(column) for column in columns) if columns else "*"
     if partition_column is None or partition_keys is None:
-        return conn.execute(f"select * from main.{table}").pl()
+        return conn.execute(f"select {selected} from main.{table}").pl()
     return conn.execute(
-        f"select * from main.{table} where {checked_identifier(partition_column)} in (select unnest(?))",
+        f"select {selected} from main.{table} where {checked_identifier(partition_column)} in (select unnest(?))",
         [partition_keys],
     ).pl()
 

@@ -3,46 +3,63 @@
 Two methods behind one interface (`NoveltyIndex`), picked by `NoveltyConfig.method`:
 
 - `minhash`: MinHash signatures of word shingles of the normalised text, in a banded LSH index.
-  Signatures are computed with numpy for a whole batch at once (each shingle hashed once, the
-  permutations applied as one matrix operation) with datasketch's own "affine32" scheme and
-  permutation parameters, so they equal what `datasketch.MinHash.update_batch` would produce; the
-  bands are the ones datasketch's `MinHashLSH` picks for the threshold. LSH candidates are
-  confirmed by their estimated Jaccard similarity before a row is called a duplicate.
+  Texts are tokenised and their shingles hashed by Polars (vectorised Rust, no per-row Python), and
+  the permutations applied with numpy to blocks of rows of equal shingle count, in parallel threads
+  over chunks of rows. The scheme and permutation parameters are datasketch's "affine32", so the
+  signatures equal what `datasketch.MinHash.update_batch` makes from the same shingles with
+  `hashfunc=MinHashSigner.shingle_hash`; the bands are the ones datasketch's `MinHashLSH` picks for
+  the threshold. LSH candidates are confirmed by their estimated Jaccard similarity before a row is
+  called a duplicate.
 - `rouge_l`: exact Self-Instruct/Alpaca behaviour: ROUGE-L F-measure of the candidate against every
   kept instruction, dropped when the best score is above the threshold (0.7). Quadratic: for parity
   checks and small pools only.
 
 Both add novel candidates to the index, so a later candidate is compared with them too without
-re-scanning anything.
+re-scanning anything. A saved index is a folder of numpy arrays, memory-mapped when reloaded: a
+reload reads its metadata and nothing else until rows are looked up.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
-import pickle
 import re
+import shutil
+import unicodedata
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
+import polars as pl
+import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
 from pydantic import BaseModel, ConfigDict, Field
 from rouge_score import rouge_scorer, tokenizers
 
-from lamini_assets.schema import normalise_text
-
 _SCHEME = "affine32"
-_WORD = re.compile(r"\w+")
-# Rows per numpy batch: bounds the (shingles x num_perm) matrix to a few hundred MB.
-_SIGNATURE_BATCH_SHINGLES = 200_000
+_WORD_PATTERN = r"\w+"
+_WORD = re.compile(_WORD_PATTERN)
+# Shingles are hashed with Polars' string hash, stable within one Polars version only: a saved
+# index records the version and is rebuilt under another one.
+_SHINGLE_HASH = f"polars-{pl.__version__}-hash-seed0-low32"
+_FORMAT = "lamini-novelty-index@2"
+# Rows signed per thread task, and the shingles permuted per numpy block (a block of
+# (shingles x num_perm) uint32 stays in the CPU cache: measured 0.60 s per 3M shingles at 1,024
+# against 0.87 s at 16,384).
+_ROWS_PER_TASK = 10_000
+_SHINGLES_PER_BLOCK = 1_024
 # Rows signed and checked per numpy pass, and candidate pairs compared at once (memory bounds).
 _ROWS_PER_CHUNK = 20_000
+_POOL_ROWS_PER_SEGMENT = 200_000
 _PAIRS_PER_COMPARISON = 50_000
-# Cached shingle hashes before the cache is cleared (bounds memory on huge vocabularies).
-_SHINGLE_CACHE_LIMIT = 2_000_000
+
+
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 class NoveltyConfig(BaseModel):
@@ -59,34 +76,129 @@ class NoveltyConfig(BaseModel):
     seed: int = 1  # seed of the MinHash permutations
 
 
+Texts = Sequence[str] | pl.Series
+
+
+def _as_series(texts: Texts) -> pl.Series:
+    if isinstance(texts, pl.Series):
+        return texts.cast(pl.String).fill_null("")
+    return pl.Series("text", list(texts), dtype=pl.String).fill_null("")
+
+
+class IdList(Sequence[str]):
+    """Row ids in the order they were indexed: a saved (memory-mapped, UTF-8 bytes) array, then the
+    ids added since in a list. Reading one id decodes only that id."""
+
+    def __init__(self, saved: np.ndarray | None = None) -> None:
+        self._saved = saved if saved is not None else np.empty(0, dtype="S1")
+        self._added: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._saved) + len(self._added)
+
+    @overload
+    def __getitem__(self, position: int) -> str: ...
+    @overload
+    def __getitem__(self, position: slice) -> list[str]: ...
+    def __getitem__(self, position: int | slice) -> str | list[str]:
+        if isinstance(position, slice):
+            return [self[i] for i in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self)
+        saved = len(self._saved)
+        return self._saved[position].decode("utf-8") if position < saved else self._added[position - saved]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (value.decode("utf-8") for value in self._saved)
+        yield from self._added
+
+    def extend(self, ids: Sequence[str]) -> None:
+        self._added.extend(ids)
+
+    def append(self, row_id: str) -> None:
+        self._added.append(row_id)
+
+    def series(self) -> pl.Series:
+        """All ids as a Polars string column (vectorised decoding of the saved part)."""
+        saved = pl.Series("id", [], dtype=pl.String)
+        if len(self._saved):
+            # Zero-copy: the fixed-width bytes as an Arrow array (numpy pads short ids with NULs).
+            width = self._saved.dtype.itemsize
+            fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(self._saved), [None, pa.py_buffer(self._saved)])
+            saved = pl.Series("id", pl.from_arrow(fixed)).cast(pl.Binary).cast(pl.String).str.strip_chars_end("\x00")
+        return pl.concat([saved, pl.Series("id", self._added, dtype=pl.String)])
+
+    def array(self) -> np.ndarray:
+        """All ids as one fixed-width bytes array, the form they are saved in."""
+        added = np.array([row_id.encode("utf-8") for row_id in self._added], dtype=np.bytes_)
+        if not len(self._saved):
+            return added if len(added) else np.empty(0, dtype="S1")
+        return np.concatenate([self._saved, added]) if len(added) else np.asarray(self._saved)
+
+
+class GrowingRows:
+    """A 2-D uint32 array that grows: rows of a saved index (memory-mapped, read-only, paged in
+    only where looked up) followed by rows added since, in an array that grows in place."""
+
+    def __init__(self, width: int, saved: np.ndarray | None = None) -> None:
+        self.width = width
+        self._saved = saved if saved is not None else np.empty((0, width), dtype=np.uint32)
+        self._added = np.empty((1024, width), dtype=np.uint32)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return len(self._saved) + self._count
+
+    def append(self, rows: np.ndarray) -> None:
+        needed = self._count + len(rows)
+        if needed > len(self._added):
+            # In-place realloc: large arrays grow by remapping pages, without a second copy in memory.
+            self._added.resize((max(needed, len(self._added) * 5 // 4), self.width), refcheck=False)
+        self._added[self._count : needed] = rows
+        self._count = needed
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        saved = len(self._saved)
+        if not self._count:
+            return self._saved[positions]
+        if not saved:
+            return self._added[positions]
+        out = np.empty((len(positions), self.width), dtype=np.uint32)
+        in_saved = positions < saved
+        out[in_saved] = self._saved[positions[in_saved]]
+        out[~in_saved] = self._added[positions[~in_saved] - saved]
+        return out
+
+    def parts(self) -> list[np.ndarray]:
+        return [self._saved, self._added[: self._count]]
+
+
 class NoveltyIndex(ABC):
     """Everything kept so far; answers whether a new text is novel and remembers it if so."""
 
     def __init__(self, config: NoveltyConfig) -> None:
         self.config = config
-        self._ids: list[str] = []
+        self._ids = IdList()
 
     def __len__(self) -> int:
         return len(self._ids)
 
     @property
-    def ids(self) -> Sequence[str]:
+    def ids(self) -> IdList:
         """The ids indexed so far, pool first, in the order they were added."""
         return self._ids
 
     @abstractmethod
-    def add_pool(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def add_pool(self, ids: Sequence[str], texts: Texts) -> None:
         """Index existing rows unconditionally (the pool new rows must differ from)."""
 
     @abstractmethod
-    def check_and_add_batch(
-        self, ids: Sequence[str], texts: Sequence[str]
-    ) -> list[tuple[bool, str | None]]:
+    def check_and_add_batch(self, ids: Sequence[str], texts: Texts) -> list[tuple[bool, str | None]]:
         """For each candidate in order: (is_novel, id of the near-duplicate or None).
         Novel candidates are added, so later candidates in the same batch are checked against them."""
 
     @abstractmethod
-    def add_group(self, ids: Sequence[str], texts: Sequence[str]) -> list[str | None]:
+    def add_group(self, ids: Sequence[str], texts: Texts) -> list[str | None]:
         """Rows of one group (e.g. one dataset source), each judged only against the rows indexed
         before the call, never against the rest of its group: the id of its nearest near-duplicate,
         or None. The rows judged novel are added; the others are not."""
@@ -95,25 +207,74 @@ class NoveltyIndex(ABC):
         """(is_novel, id of the near-duplicate or None); a novel candidate is added."""
         return self.check_and_add_batch([row_id], [text])[0]
 
+    @abstractmethod
+    def _write_arrays(self, folder: Path) -> dict[str, object]:
+        """Write the method's arrays into `folder`; returns what the metadata must record of them."""
+
+    @abstractmethod
+    def _read_arrays(self, folder: Path, meta: dict[str, object]) -> None:
+        """Attach the arrays `_write_arrays` wrote (memory-mapped where they are numpy arrays)."""
+
     def save(self, path: str | Path) -> None:
-        """Pickle the index atomically, so a later run can reload it instead of re-scanning the pool."""
+        """Save the index as a folder of numpy arrays at `path`, atomically.
+
+        Each save writes a new folder `<path>.<random>` and then points the symlink `path` at it
+        with one rename, so a reader sees the old index or the new one, never half of one; a reader
+        that memory-mapped the old one keeps reading it after its folder is removed.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        folder = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}")
+        folder.mkdir()
+        np.save(folder / "ids.npy", self._ids.array())
+        meta = {
+            "format": _FORMAT,
+            "method": self.config.method,
+            "config": self.config.model_dump(),
+            "shingle_hash": _SHINGLE_HASH,
+            "rows": len(self),
+            **self._write_arrays(folder),
+        }
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        link = path.with_name(f".{path.name}.link-{uuid.uuid4().hex[:12]}")
+        os.symlink(folder.name, link)
+        if path.exists() and not path.is_symlink():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        os.replace(link, path)
+        for old in path.parent.glob(f"{path.name}.*"):
+            # Earlier versions; a folder without meta.json may be another writer's, still being written.
+            if old != folder and old.is_dir() and (old / "meta.json").exists():
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_array(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r")
+    except ValueError:  # numpy cannot memory-map an empty array
+        return np.load(path)
 
 
 def load_novelty_index(path: str | Path, config: NoveltyConfig) -> NoveltyIndex:
-    """Reload a saved index (a pickle: load only files this pipeline wrote); refuses one built with
-    a different config, whose answers would differ."""
-    with Path(path).open("rb") as handle:
-        index = pickle.load(handle)
-    if not isinstance(index, NoveltyIndex):
-        raise ValueError(f"{path}: not a saved NoveltyIndex (found {type(index).__name__})")
-    if index.config != config:
-        raise ValueError(f"{path}: index was built with {index.config!r}, not {config!r}; rebuild it")
+    """Reload a saved index (memory-mapped: only its metadata is read now); refuses one built with
+    a different config or shingle hash, whose answers would differ."""
+    path = Path(path)
+    meta_path = path / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{meta_path}: not a saved novelty index ({error})") from error
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected {_FORMAT!r}; rebuild it")
+    saved_config = NoveltyConfig.model_validate(meta["config"])
+    if saved_config != config:
+        raise ValueError(f"{path}: index was built with {saved_config!r}, not {config!r}; rebuild it")
+    if meta.get("shingle_hash") != _SHINGLE_HASH:
+        raise ValueError(f"{path}: shingles were hashed by {meta.get('shingle_hash')}, not {_SHINGLE_HASH}; rebuild it")
+    index = make_novelty_index(config)
+    index._ids = IdList(_load_array(path / "ids.npy"))
+    index._read_arrays(path, meta)
+    if len(index) != meta["rows"]:
+        raise ValueError(f"{path}: holds {len(index)} ids, its meta.json says {meta['rows']}; rebuild it")
     return index
 
 
@@ -124,13 +285,41 @@ def make_novelty_index(config: NoveltyConfig) -> NoveltyIndex:
     return RougeLNoveltyIndex(config)
 
 
+def normalised_texts(texts: Texts) -> pl.Series:
+    """NFKC (only where a text is not plain ASCII: identity there, and the costly part) and
+    lower-cased: the form shingles are made of."""
+    series = _as_series(texts)
+    non_ascii = (series.str.len_bytes() != series.str.len_chars()).arg_true()
+    if len(non_ascii):
+        series = series.scatter(non_ascii, series.gather(non_ascii).str.normalize("NFKC"))
+    return series.str.to_lowercase()
+
+
+def word_lists(texts: Texts) -> pl.Series:
+    """The `\\w+` words of each normalised text, as a Polars list column."""
+    return normalised_texts(texts).str.extract_all(_WORD_PATTERN)
+
+
 def shingle_words(text: str) -> list[str]:
     """Words of the normalised text, the units shingles are made of."""
-    return _WORD.findall(normalise_text(text))
+    normalised = unicodedata.normalize("NFKC", text) if not text.isascii() else text
+    return _WORD.findall(normalised.lower())
 
 
-def _hash32(shingle: str) -> int:
-    return int.from_bytes(hashlib.blake2b(shingle.encode("utf-8"), digest_size=4).digest(), "little")
+def _shingle_lists(texts: Texts, size: int) -> pl.Series:
+    """Per text, its word n-grams (a text of at most n words is one shingle: its words joined)."""
+    words = word_lists(texts)
+    short = words.list.len() <= size
+    if size == 1:
+        empty = pl.lit([""], dtype=pl.List(pl.String))
+        return pl.select(pl.when(words.list.len() == 0).then(empty).otherwise(words)).to_series()
+    frame = pl.DataFrame({"words": words, "short": short})
+    grams = pl.col("words").list.eval(
+        pl.concat_str([pl.element().shift(-k) for k in range(size)], separator=" ").drop_nulls()
+    )
+    return frame.select(
+        pl.when(pl.col("short")).then(pl.concat_list(pl.col("words").list.join(" "))).otherwise(grams)
+    ).to_series()
 
 
 def _fmix32(values: np.ndarray) -> np.ndarray:
@@ -140,6 +329,11 @@ def _fmix32(values: np.ndarray) -> np.ndarray:
     values = values ^ (values >> np.uint32(13))
     values = values * np.uint32(0xC2B2AE35)
     return values ^ (values >> np.uint32(16))
+
+
+def _hash_strings(strings: pl.Series) -> np.ndarray:
+    """32-bit hashes of strings (the low half of Polars' 64-bit string hash, seed 0)."""
+    return (strings.hash(seed=0).to_numpy() & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
 class MinHashSigner:
@@ -153,49 +347,57 @@ class MinHashSigner:
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
         self._a = a.astype(np.uint32)
         self._b = b.astype(np.uint32)
-        self._cache: dict[str, int] = {}
 
     def shingles(self, text: str) -> list[str]:
-        """Word n-grams of the normalised text; a text shorter than n words is one shingle."""
-        words = shingle_words(text)
-        size = self.shingle_size
-        if len(words) <= size:
-            return [" ".join(words)]
-        if size == 1:
-            return words
-        return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+        """Word n-grams of the normalised text; a text of at most n words is one shingle."""
+        return _shingle_lists([text], self.shingle_size)[0].to_list()
 
-    def shingle_hash(self, shingle: str) -> int:
+    def shingle_hash(self, shingle: str | bytes) -> int:
         """32-bit hash of one shingle: the `hashfunc` a datasketch MinHash needs to match."""
-        return _hash32(shingle)
+        text = shingle.decode("utf-8") if isinstance(shingle, bytes) else shingle
+        return int(_hash_strings(pl.Series([text], dtype=pl.String))[0])
 
-    def _hash_shingles(self, shingles: list[str]) -> np.ndarray:
-        """Hashes of many shingles; each distinct shingle is hashed once and cached (words repeat)."""
-        missing = set(shingles).difference(self._cache)
-        if len(self._cache) + len(missing) > _SHINGLE_CACHE_LIMIT:
-            self._cache.clear()
-            missing = set(shingles)
-        self._cache.update((shingle, _hash32(shingle)) for shingle in missing)
-        return np.fromiter(map(self._cache.__getitem__, shingles), dtype=np.uint32, count=len(shingles))
+    def signatures(self, texts: Texts) -> np.ndarray:
+        """(len(texts), num_perm) uint32 signatures; chunks of rows are signed in parallel threads
+        (Polars and numpy release the GIL)."""
+        series = _as_series(texts)
+        out = np.empty((len(series), self.num_perm), dtype=np.uint32)
+        starts = range(0, len(series), _ROWS_PER_TASK)
+        if len(starts) <= 1:
+            for start in starts:
+                out[start : start + _ROWS_PER_TASK] = self._sign(series.slice(start, _ROWS_PER_TASK))
+            return out
+        with ThreadPoolExecutor(max_workers=_workers()) as pool:
+            for start, signed in zip(starts, pool.map(lambda s: self._sign(series.slice(s, _ROWS_PER_TASK)), starts)):
+                out[start : start + len(signed)] = signed
+        return out
 
-    def signatures(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), num_perm) uint32 signatures."""
-        out = np.empty((len(texts), self.num_perm), dtype=np.uint32)
-        start = 0
-        while start < len(texts):
-            shingles: list[str] = []
-            offsets: list[int] = []
-            stop = start
-            while stop < len(texts) and (stop == start or len(shingles) < _SIGNATURE_BATCH_SHINGLES):
-                offsets.append(len(shingles))
-                # Repeated shingles in a row are harmless: the minimum of a multiset is that of its set.
-                shingles.extend(self.shingles(texts[stop]))
-                stop += 1
-            # (num_perm, shingles) so each permutation's minimum runs over contiguous memory.
-            permuted = np.multiply.outer(self._a, _fmix32(self._hash_shingles(shingles)))
-            permuted += self._b[:, None]
-            out[start:stop] = np.minimum.reduceat(permuted, np.asarray(offsets), axis=1).T
-            start = stop
+    def _sign(self, texts: pl.Series) -> np.ndarray:
+        shingles = _shingle_lists(texts, self.shingle_size)
+        counts = shingles.list.len().to_numpy().astype(np.int64)
+        hashes = _fmix32(_hash_strings(shingles.explode()))
+        # Repeated shingles in a row are harmless: the minimum of a multiset is that of its set.
+        starts = np.zeros(len(counts), dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        out = np.empty((len(counts), self.num_perm), dtype=np.uint32)
+        # Rows of equal shingle count form (rows, count) blocks: one minimum over axis 1, no reduceat.
+        order = np.argsort(counts, kind="stable")
+        sorted_counts = counts[order]
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(sorted_counts)) + 1, [len(order)]])
+        for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            count = int(sorted_counts[begin])
+            rows = order[begin:end]
+            shingle_hashes = hashes[starts[rows][:, None] + np.arange(count)]
+            signed = np.empty((len(rows), self.num_perm), dtype=np.uint32)
+            per_block = max(1, _SHINGLES_PER_BLOCK // count)
+            block = np.empty((min(per_block, len(rows)), count, self.num_perm), dtype=np.uint32)
+            for first in range(0, len(rows), per_block):
+                part = shingle_hashes[first : first + per_block]
+                permuted = block[: len(part)]
+                np.multiply(part[..., None], self._a, out=permuted)
+                permuted += self._b
+                np.minimum.reduce(permuted, axis=1, out=signed[first : first + per_block])
+            out[rows] = signed
         return out
 
 
@@ -207,14 +409,24 @@ def _fmix64(values: np.ndarray) -> np.ndarray:
     return values ^ (values >> np.uint64(33))
 
 
+# A bucket entry is one uint64: the top 36 bits of the band's key, then 28 bits of row position.
+# Prefix collisions only add candidates, which are confirmed against the signatures anyway
+# (about 1 in 1,000 lookups at 2.6M rows); one word per entry sorts with numpy's SIMD sort
+# (measured 0.03 s per 2.5M keys against 0.42 s for the stable argsort of separate key and
+# position arrays) and takes 8 bytes instead of 12.
+_POSITION_BITS = 28
+_POSITION_MASK = np.uint64((1 << _POSITION_BITS) - 1)
+_MAX_ROWS = 1 << _POSITION_BITS
+
+
 class MinHashNoveltyIndex(NoveltyIndex):
     """Banded MinHash LSH over sorted numpy arrays.
 
     The band layout (b bands of r rows) is the one datasketch's `MinHashLSH` picks for the
     threshold. Its buckets are not used: they hold a Python set per bucket (measured: 0.87 GB per
     100K rows at 128 permutations, ~22 GB at LaMini's 2.58M rows). Here each band of each row is
-    one uint64 key and an int32 row position (12 bytes) in sorted segments merged like an LSM
-    tree; candidates are confirmed against the signatures kept in one growing uint32 matrix.
+    one uint64 (key prefix and row position) in sorted segments merged like an LSM tree;
+    candidates are confirmed against the signatures kept in one growing uint32 matrix.
     """
 
     def __init__(self, config: NoveltyConfig) -> None:
@@ -225,81 +437,95 @@ class MinHashNoveltyIndex(NoveltyIndex):
         mixers = np.random.default_rng(config.seed).integers(0, 2**63, size=self.rows_per_band + 1, dtype=np.uint64)
         self._row_mixers = mixers[:-1] * np.uint64(2) + np.uint64(1)
         self._band_salts = np.arange(self.bands, dtype=np.uint64) * (mixers[-1] | np.uint64(1))
-        self._signatures = np.empty((1024, config.num_perm), dtype=np.uint32)
-        self._segments: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted band keys, positions)
+        self._signatures = GrowingRows(config.num_perm)
+        self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
         # The smallest number of equal signature slots that reaches the threshold.
         self._min_equal = int(np.ceil(config.minhash_threshold * config.num_perm - 1e-9))
 
-    def __getstate__(self) -> dict[str, object]:
-        # Only the rows in use are saved, not the spare capacity.
-        state = self.__dict__.copy()
-        state["_signatures"] = self._signatures[: len(self._ids)]
-        return state
-
     def _band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(n, bands) uint64: one key per band, equal only when the band's r values are equal."""
-        used = signatures[:, : self.bands * self.rows_per_band].astype(np.uint64)
-        banded = used.reshape(len(signatures), self.bands, self.rows_per_band)
-        return _fmix64((banded * self._row_mixers).sum(axis=2, dtype=np.uint64) + self._band_salts)
+        banded = signatures[:, : self.bands * self.rows_per_band].reshape(len(signatures), self.bands, self.rows_per_band)
+        # One multiply-add per row of the band over (n, bands) arrays: numpy's sum over a short
+        # last axis was 10x slower.
+        keys = banded[:, :, 0].astype(np.uint64) * self._row_mixers[0]
+        for row in range(1, self.rows_per_band):
+            keys += banded[:, :, row].astype(np.uint64) * self._row_mixers[row]
+        keys += self._band_salts
+        return _fmix64(keys)
 
     def _store(self, ids: Sequence[str], signatures: np.ndarray, keys: np.ndarray) -> None:
-        if not ids:
+        if not len(ids):
             return
         first = len(self._ids)
-        needed = first + len(ids)
-        if needed > len(self._signatures):
-            # In-place realloc: large arrays grow by remapping pages, without a second copy in memory.
-            capacity = max(needed, len(self._signatures) * 5 // 4)
-            if self._signatures.flags.owndata:
-                self._signatures.resize((capacity, self.config.num_perm), refcheck=False)
-            else:
-                # Unpickled arrays are views of the pickle's buffer and cannot be resized: copy once
-                # into an array of our own, which then grows in place.
-                grown = np.empty((capacity, self.config.num_perm), dtype=np.uint32)
-                grown[:first] = self._signatures[:first]
-                self._signatures = grown
-        self._signatures[first:needed] = signatures
+        if first + len(ids) > _MAX_ROWS:
+            raise ValueError(f"a novelty index holds at most {_MAX_ROWS:,} rows")
+        self._signatures.append(signatures)
         self._ids.extend(ids)
-        positions = np.repeat(np.arange(first, needed, dtype=np.int32), self.bands)
-        flat = keys.ravel()
-        order = np.argsort(flat, kind="stable")
-        self._segments.append((flat[order], positions[order]))
+        positions = np.arange(first, first + len(ids), dtype=np.uint64)[:, None]
+        entries = (keys & ~_POSITION_MASK) | positions
+        self._segments.append(np.sort(entries.ravel()))
         # Merge while the newest segment is at least half the size of the one before: O(log n) segments.
-        while len(self._segments) > 1 and 2 * len(self._segments[-1][0]) >= len(self._segments[-2][0]):
-            (keys_a, pos_a), (keys_b, pos_b) = self._segments.pop(-2), self._segments.pop()
-            insert_at = np.searchsorted(keys_a, keys_b, side="right")  # a linear merge of two sorted runs
-            self._segments.append((np.insert(keys_a, insert_at, keys_b), np.insert(pos_a, insert_at, pos_b)))
+        while len(self._segments) > 1 and 2 * len(self._segments[-1]) >= len(self._segments[-2]):
+            older, newer = self._segments.pop(-2), self._segments.pop()
+            insert_at = np.searchsorted(older, newer)  # a linear merge of two sorted runs
+            self._segments.append(np.insert(older, insert_at, newer))
 
-    def add_pool(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def add_pool(self, ids: Sequence[str], texts: Texts) -> None:
         if len(ids) != len(texts):
             raise ValueError(f"add_pool: {len(ids)} ids but {len(texts)} texts")
-        for start in range(0, len(ids), _ROWS_PER_CHUNK):
-            signatures = self.signer.signatures(texts[start : start + _ROWS_PER_CHUNK])
-            self._store(list(ids[start : start + _ROWS_PER_CHUNK]), signatures, self._band_keys(signatures))
+        ids = ids.to_list() if isinstance(ids, pl.Series) else list(ids)
+        # Large segments: one sort per 200K rows instead of many small sorts and merges. A list of
+        # texts becomes a Polars column one segment at a time (no second copy of the whole pool).
+        for start in range(0, len(ids), _POOL_ROWS_PER_SEGMENT):
+            stop = start + _POOL_ROWS_PER_SEGMENT
+            signatures = self.signer.signatures(texts.slice(start, _POOL_ROWS_PER_SEGMENT) if isinstance(texts, pl.Series) else texts[start:stop])
+            self._store(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures))
+
+    def _write_arrays(self, folder: Path) -> dict[str, object]:
+        with (folder / "signatures.npy").open("wb") as handle:
+            # Streamed: the saved part is memory-mapped, so it is copied page by page, not loaded.
+            rows = len(self._signatures)
+            np.lib.format.write_array_header_1_0(
+                handle, {"descr": "<u4", "fortran_order": False, "shape": (rows, self.config.num_perm)}
+            )
+            for part in self._signatures.parts():
+                for start in range(0, len(part), 100_000):
+                    handle.write(np.ascontiguousarray(part[start : start + 100_000], dtype="<u4").tobytes())
+        for number, entries in enumerate(self._segments):
+            np.save(folder / f"buckets-{number}.npy", entries)
+        return {"segments": len(self._segments), "bands": self.bands, "rows_per_band": self.rows_per_band}
+
+    def _read_arrays(self, folder: Path, meta: dict[str, object]) -> None:
+        if (meta["bands"], meta["rows_per_band"]) != (self.bands, self.rows_per_band):
+            raise ValueError(f"{folder}: saved with another band layout; rebuild it")
+        self._signatures = GrowingRows(self.config.num_perm, _load_array(folder / "signatures.npy"))
+        self._segments = [_load_array(folder / f"buckets-{number}.npy") for number in range(int(meta["segments"]))]
 
     def _nearest_in_index(self, signatures: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Per row, the position of the most similar indexed row at or above the threshold, else -1."""
         # Sorted queries: numpy's binary search then walks the segment in order (about 6x faster).
-        order = np.argsort(keys.ravel())
-        flat = keys.ravel()[order]
+        prefixes = keys.ravel() & ~_POSITION_MASK
+        order = np.argsort(prefixes)
+        flat = prefixes[order]
         row_of_key = np.repeat(np.arange(len(signatures)), self.bands)[order]
         found_rows: list[np.ndarray] = []
         found_positions: list[np.ndarray] = []
         found_equal: list[np.ndarray] = []
-        for segment_keys, segment_positions in self._segments:
-            low = np.searchsorted(segment_keys, flat, side="left")
-            hit = segment_keys[np.minimum(low, len(segment_keys) - 1)] == flat
+        for segment in self._segments:
+            low = np.searchsorted(segment, flat, side="left")
+            count = np.searchsorted(segment, flat | _POSITION_MASK, side="right") - low
+            hit = count > 0
             if not hit.any():
                 continue
-            count = np.searchsorted(segment_keys, flat[hit], side="right") - low[hit]
+            count = count[hit]
             # Every (row, indexed position) pair sharing a bucket.
             starts = np.repeat(low[hit] - np.cumsum(count) + count, count) + np.arange(count.sum())
             rows = np.repeat(row_of_key[hit], count)
-            positions = segment_positions[starts]
+            positions = (segment[starts] & _POSITION_MASK).astype(np.int64)
             for begin in range(0, len(rows), _PAIRS_PER_COMPARISON):
                 part_rows = rows[begin : begin + _PAIRS_PER_COMPARISON]
                 part_positions = positions[begin : begin + _PAIRS_PER_COMPARISON]
-                equal = np.count_nonzero(signatures[part_rows] == self._signatures[part_positions], axis=1)
+                equal = np.count_nonzero(signatures[part_rows] == self._signatures.take(part_positions), axis=1)
                 similar = equal >= self._min_equal
                 found_rows.append(part_rows[similar])
                 found_positions.append(part_positions[similar])
@@ -312,9 +538,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
             nearest[first_rows] = positions[order][first]
         return nearest
 
-    def check_and_add_batch(
-        self, ids: Sequence[str], texts: Sequence[str]
-    ) -> list[tuple[bool, str | None]]:
+    def check_and_add_batch(self, ids: Sequence[str], texts: Texts) -> list[tuple[bool, str | None]]:
         if len(ids) != len(texts):
             raise ValueError(f"check_and_add_batch: {len(ids)} ids but {len(texts)} texts")
         results: list[tuple[bool, str | None]] = []
@@ -324,7 +548,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
             )
         return results
 
-    def _check_chunk(self, ids: list[str], texts: Sequence[str]) -> list[tuple[bool, str | None]]:
+    def _check_chunk(self, ids: list[str], texts: Texts) -> list[tuple[bool, str | None]]:
         signatures = self.signer.signatures(texts)
         keys = self._band_keys(signatures)
         nearest = self._nearest_in_index(signatures, keys).tolist()
@@ -356,7 +580,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         return results
 
 
-    def add_group(self, ids: Sequence[str], texts: Sequence[str]) -> list[str | None]:
+    def add_group(self, ids: Sequence[str], texts: Texts) -> list[str | None]:
         if len(ids) != len(texts):
             raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
         found: list[str | None] = []
@@ -381,15 +605,21 @@ class RougeLNoveltyIndex(NoveltyIndex):
         self._tokenizer = tokenizers.DefaultTokenizer(use_stemmer=False)
         self._tokens: list[list[str]] = []
 
-    def add_pool(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def _write_arrays(self, folder: Path) -> dict[str, object]:
+        # Small by design (the method is quadratic): the token lists as one JSON file.
+        (folder / "tokens.json").write_text(json.dumps(self._tokens), encoding="utf-8")
+        return {}
+
+    def _read_arrays(self, folder: Path, meta: dict[str, object]) -> None:
+        self._tokens = json.loads((folder / "tokens.json").read_text(encoding="utf-8"))
+
+    def add_pool(self, ids: Sequence[str], texts: Texts) -> None:
         if len(ids) != len(texts):
             raise ValueError(f"add_pool: {len(ids)} ids but {len(texts)} texts")
         self._ids.extend(ids)
         self._tokens.extend(self._tokenizer.tokenize(text) for text in texts)
 
-    def check_and_add_batch(
-        self, ids: Sequence[str], texts: Sequence[str]
-    ) -> list[tuple[bool, str | None]]:
+    def check_and_add_batch(self, ids: Sequence[str], texts: Texts) -> list[tuple[bool, str | None]]:
         if len(ids) != len(texts):
             raise ValueError(f"check_and_add_batch: {len(ids)} ids but {len(texts)} texts")
         results: list[tuple[bool, str | None]] = []
@@ -409,7 +639,7 @@ class RougeLNoveltyIndex(NoveltyIndex):
             results.append((True, None))
         return results
 
-    def add_group(self, ids: Sequence[str], texts: Sequence[str]) -> list[str | None]:
+    def add_group(self, ids: Sequence[str], texts: Texts) -> list[str | None]:
         if len(ids) != len(texts):
             raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
         indexed = len(self._tokens)

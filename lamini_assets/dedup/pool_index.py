@@ -3,46 +3,74 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lamini_assets.dedup.novelty import NoveltyConfig, NoveltyIndex, load_novelty_index, make_novelty_index
+import polars as pl
+
+from lamini_assets.dedup.novelty import NoveltyConfig, NoveltyIndex, Texts, load_novelty_index, make_novelty_index
+
+# Reads pool rows (columns id, text) with the given ids, or all rows when None.
+TextReader = Callable[[pl.Series | None], pl.DataFrame]
 
 
 def pool_index_path(directory: Path, config: NoveltyConfig) -> Path:
     """One saved index per novelty config: a different config gives different answers."""
     digest = hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()[:16]
-    return directory / f"pool-{config.method}-{digest}.pkl"
+    return directory / f"pool-{config.method}-{digest}"
 
 
 def load_pool_index(
-    directory: Path, config: NoveltyConfig, ids: Sequence[str], texts: Sequence[str]
+    directory: Path, config: NoveltyConfig, ids: Sequence[str] | pl.Series, texts: Texts | TextReader
 ) -> tuple[NoveltyIndex, dict[str, int]]:
-    """An index holding exactly the pool rows `ids`.
+    """An index holding exactly the pool rows `ids` (an id that repeats is indexed once).
 
-    The saved index is reused when every row it holds is still in the pool; then only the new rows
-    are hashed and added. Otherwise (a row left the pool, or no usable file) it is rebuilt. The
-    index is saved before it is returned, so the caller may add candidates without changing the file.
+    `texts` are the rows' texts, or a function reading (id, text) rows of given ids, so that a rerun reads
+    only the ids of an unchanged pool. The saved index is reused when every row it holds is still
+    in the pool: it is memory-mapped, its ids compared with the pool's, and only new rows are read,
+    hashed and added. Otherwise (a row left the pool, or no usable index) it is rebuilt. The index
+    is saved before it is returned, so the caller may add candidates without changing the folder.
     Counts: pool_reused, pool_added, pool_rebuilt.
     """
     path = pool_index_path(directory, config)
-    texts_by_id = dict(zip(ids, texts, strict=True))
+    pool_ids = ids.cast(pl.String) if isinstance(ids, pl.Series) else pl.Series("id", list(ids), dtype=pl.String)
+    if not callable(texts) and len(texts) != len(pool_ids):
+        raise ValueError(f"load_pool_index: {len(pool_ids)} ids but {len(texts)} texts")
+    first_of_id = pool_ids.is_first_distinct()
+    unique_ids = pool_ids.filter(first_of_id)
+
+    def texts_of(wanted: pl.Series) -> pl.Series:
+        """Texts of `wanted` ids, in their order (the first row of an id that repeats)."""
+        if callable(texts):
+            rows = texts(None if len(wanted) == len(unique_ids) else wanted)
+        else:
+            series = texts if isinstance(texts, pl.Series) else pl.Series("text", list(texts), dtype=pl.String)
+            rows = pl.DataFrame({"id": pool_ids, "text": series.cast(pl.String)})
+        rows = rows.select(pl.col("id").cast(pl.String), pl.col("text").cast(pl.String)).unique("id", keep="first", maintain_order=True)
+        aligned = wanted.to_frame("id").join(rows, on="id", how="left", maintain_order="left")["text"]
+        if aligned.null_count():
+            missing = wanted.filter(aligned.is_null()).head(3).to_list()
+            raise ValueError(f"load_pool_index: no text for pool ids {missing}")
+        return aligned
+
     index: NoveltyIndex | None = None
     if path.exists():
         try:
             index = load_novelty_index(path, config)
-        except (ValueError, pickle.UnpicklingError, EOFError, AttributeError):
+        except (ValueError, OSError):
             index = None  # unreadable or stale: rebuilt below
-    if index is not None and set(index.ids) <= texts_by_id.keys():
-        indexed = set(index.ids)
-        new_ids = [row_id for row_id in texts_by_id if row_id not in indexed]
-        index.add_pool(new_ids, [texts_by_id[row_id] for row_id in new_ids])
+    indexed = index.ids.series() if index is not None else None
+    if index is not None and indexed is not None and indexed.is_in(unique_ids.implode()).all():
+        new_ids = unique_ids.filter(~unique_ids.is_in(indexed.implode()))
+        if len(new_ids):
+            index.add_pool(new_ids.to_list(), texts_of(new_ids))
         counts = {"pool_reused": len(indexed), "pool_added": len(new_ids), "pool_rebuilt": 0}
     else:
         index = make_novelty_index(config)
-        index.add_pool(list(texts_by_id), list(texts_by_id.values()))
-        counts = {"pool_reused": 0, "pool_added": 0, "pool_rebuilt": len(texts_by_id)}
+        index.add_pool(unique_ids.to_list(), texts_of(unique_ids))
+        counts = {"pool_reused": 0, "pool_added": 0, "pool_rebuilt": len(unique_ids)}
     if counts["pool_added"] or counts["pool_rebuilt"] or not path.exists():
         index.save(path)
+    legacy = path.with_name(path.name + ".pkl")  # the pickle earlier versions saved
+    legacy.unlink(missing_ok=True)
     return index, counts

@@ -17,6 +17,9 @@ from lamini_assets.schema import LABEL_SEED_POOL, ORIGINAL_LABELS
 from lamini_assets.warehouse import read_table, replace_partition, replace_table, table_version
 
 MAX_PROBLEMS_SHOWN = 20
+# Seed columns a pass-through partition copies, and those a generation prompt shows.
+SEED_COLUMNS_PASSED = ["instruction_id", "instruction", "input", "template", "origin"]
+SEED_COLUMNS_SHOWN = ["instruction_id", "instruction", "input", "template"]
 
 
 @dg.asset(
@@ -83,18 +86,30 @@ def instructions(
 ) -> Iterator[dg.MaterializeResult]:
     label = context.partition_key
     config = pipeline.load()
+    # Only the columns each step uses: the whole pool (2.66M rows at LaMini's size) is read as one
+    # id column; its texts only for rows the saved novelty index lacks.
     with duckdb.get_connection() as conn:
-        seeds = read_table(conn, "seed_instructions_dedup", "seed_source", [LABEL_SEED_POOL[label]])
+        seeds = read_table(
+            conn, "seed_instructions_dedup", "seed_source", [LABEL_SEED_POOL[label]],
+            columns=SEED_COLUMNS_PASSED if label in ORIGINAL_LABELS else SEED_COLUMNS_SHOWN,
+        )
         if label not in ORIGINAL_LABELS:
-            novelty_pool = read_table(conn, "seed_instructions_dedup")
-            topics = read_table(conn, "wikipedia_topics")["title"].to_list() if label == "self_instruct_with_topic" else []
+            pool_ids = read_table(conn, "seed_instructions_dedup", columns=["instruction_id"])
+            topics = read_table(conn, "wikipedia_topics", columns=["title"])["title"].to_list() if label == "self_instruct_with_topic" else []
+
+    def read_pool_rows(wanted: pl.Series | None) -> pl.DataFrame:
+        with duckdb.get_connection() as conn:
+            return read_table(
+                conn, "seed_instructions_dedup", None if wanted is None else "instruction_id",
+                None if wanted is None else wanted.to_list(), columns=["instruction_id", "instruction", "input"],
+            )
 
     if label in ORIGINAL_LABELS:
         partition = original_instructions(label, seeds)
         extra_metadata = {}
     else:
         pool_index, pool_counts = seed_pool_index(
-            novelty_pool, config.generation.filters.novelty, config.artifacts_dir / "novelty"
+            pool_ids, config.generation.filters.novelty, config.artifacts_dir / "novelty", read_rows=read_pool_rows
         )
         client = teacher.client(context.log.info)
         partition = generated_instructions(label, seeds, pool_index, topics, config.generation, client)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import polars as pl
+
 from lamini_assets.dedup.novelty import NoveltyIndex, make_novelty_index
 from lamini_assets.generation.config import InstructionFilterConfig
 from lamini_assets.schema import make_instruction_id
@@ -118,6 +120,17 @@ def novelty_text(row: Row) -> str:
     """What near-duplicates are judged on: the instruction and its input."""
     input_text = str(row.get("input") or "")
     return f"{row['instruction']}\n{input_text}" if input_text else str(row["instruction"])
+
+
+def novelty_texts(rows: pl.DataFrame) -> pl.Series:
+    """`novelty_text` of every row of a frame (instruction, input), columnar."""
+    input_text = pl.col("input").fill_null("") if "input" in rows.columns else pl.lit("")
+    return rows.select(
+        pl.when(input_text != "")
+        .then(pl.concat_str([pl.col("instruction"), pl.lit("\n"), input_text]))
+        .otherwise(pl.col("instruction"))
+        .alias("text")
+    )["text"]
 
 
 def row_id(row: Row) -> str:

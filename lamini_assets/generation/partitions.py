@@ -3,7 +3,7 @@ the teacher generated from them, parsed and filtered; and the teacher's response
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import polars as pl
 from lamini_assets.generation.config import GenerationConfig
 from lamini_assets.dedup import NoveltyConfig, NoveltyIndex
 from lamini_assets.dedup.pool_index import load_pool_index
-from lamini_assets.generation.filters import instruction_filters, novelty_text, row_id, run_filters
+from lamini_assets.generation.filters import instruction_filters, novelty_texts, run_filters
 from lamini_assets.generation.parsing import instruction_rows
 from lamini_assets.generation.prompts import (
     RESPONSE_TEMPLATE_VERSION,
@@ -72,11 +72,27 @@ def original_instructions(label: str, seeds: pl.DataFrame) -> PartitionRows:
     return PartitionRows(rows=rows, counts={"seeds": seeds.height, "kept": rows.height})
 
 
-def seed_pool_index(pool: pl.DataFrame, config: NoveltyConfig, directory: Path) -> tuple[NoveltyIndex, dict[str, int]]:
-    """The novelty index of what new instructions must not nearly duplicate (rows with instruction,
-    input, instruction_id: every deduplicated seed), reusing the one saved in `directory`."""
-    rows = pool.select("instruction_id", "instruction", "input").to_dicts()
-    return load_pool_index(directory, config, [row_id(row) for row in rows], [novelty_text(row) for row in rows])
+# Reads pool rows (instruction_id, instruction, input) with the given ids, or all rows when None.
+PoolReader = Callable[[pl.Series | None], pl.DataFrame]
+
+
+def seed_pool_index(
+    pool: pl.DataFrame, config: NoveltyConfig, directory: Path, read_rows: PoolReader | None = None
+) -> tuple[NoveltyIndex, dict[str, int]]:
+    """The novelty index of what new instructions must not nearly duplicate (every deduplicated
+    seed), reusing the one saved in `directory`.
+
+    `pool` holds the rows' instruction_id, and their instruction and input unless `read_rows` is
+    given: then only the ids are needed up front, and texts are read just for rows the saved index
+    lacks (none on an unchanged pool).
+    """
+    def id_and_text(rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.select(pl.col("instruction_id").alias("id"), novelty_texts(rows).alias("text"))
+
+    if read_rows is None:
+        rows = id_and_text(pool)
+        return load_pool_index(directory, config, rows["id"], rows["text"])
+    return load_pool_index(directory, config, pool["instruction_id"], lambda wanted: id_and_text(read_rows(wanted)))
 
 
 def generated_instructions(
@@ -92,12 +108,9 @@ def generated_instructions(
     Candidates must not nearly duplicate anything in `pool_index` (see seed_pool_index); those kept
     join it, so later candidates are compared with them too.
     """
-    calls = plan_generation_calls(
-        label, seeds.to_dicts(), config.calls_per_partition.get(label, 0), config, topics
-    )
+    calls = plan_generation_calls(label, seeds, config.calls_per_partition.get(label, 0), config, topics)
     run = teacher.run(generation_requests(calls))
     answers = run.by_row_id()
-    template_of = dict(zip(seeds["instruction_id"], seeds["template"], strict=True))
 
     candidates: list[dict[str, object]] = []
     for call in calls:
@@ -111,7 +124,7 @@ def generated_instructions(
                 "generation_call_id": call.call_id,
                 "generation_cache_key": answer.cache_key,
                 "generation_template_version": call.template_version,
-                "template": template_of.get(call.example_ids[0], "") if call.example_ids else "",
+                "template": call.template,
                 "example_ids": list(call.example_ids),
                 "topics": list(call.topics),
             })

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from lamini_assets.generation.config import GENERATED_LABEL_POOLS, GenerationConfig
 from lamini_assets.schema import make_instruction_id
@@ -49,6 +50,7 @@ class GenerationCall:
     params: dict[str, Any]  # sampling parameters, including this call's `seed`
     example_ids: tuple[str, ...]  # instruction_id of each seed shown, in prompt order
     topics: tuple[str, ...]  # topics named in the prompt; empty without topics
+    template: str = ""  # template (family) of the first example shown
 
 
 def render_example(instruction: str, input_text: str = "") -> str:
@@ -105,58 +107,65 @@ class _HashRanking:
         return sorted(chosen.tolist(), key=lambda index: int(scores[index]))
 
 
-@dataclass(frozen=True)
-class _Seed:
-    instruction_id: str
-    rendered: str
-    template: str
+SeedRows = pl.DataFrame | Sequence[Mapping[str, Any]]
 
 
-def _seeds(rows: Sequence[Mapping[str, Any]], pool: str) -> list[_Seed]:
-    """Usable seed rows, one per instruction_id, sorted by id. Of rows sharing an id (the same text
-    under two templates), the one with the first template in sort order stays: order-independent."""
-    by_id: dict[str, _Seed] = {}
-    for position, row in enumerate(rows):
-        instruction = str(row.get("instruction") or "").strip()
-        if not instruction:
-            raise ValueError(f"seed row {position} of pool {pool!r}: field instruction is empty")
-        input_text = str(row.get("input") or "")
-        row_id = str(row.get("instruction_id") or make_instruction_id(instruction, input_text))
-        seed = _Seed(row_id, render_example(instruction, input_text), str(row.get("template") or ""))
-        if row_id not in by_id or seed.template < by_id[row_id].template:
-            by_id[row_id] = seed
-    return [by_id[key] for key in sorted(by_id)]
+def _seeds(rows: SeedRows, pool: str) -> pl.DataFrame:
+    """Usable seed rows (instruction_id, instruction, input, template), one per instruction_id,
+    sorted by id. Of rows sharing an id (the same text under two templates), the one with the first
+    template in sort order stays: order-independent. Columnar: no Python object per row."""
+    if not isinstance(rows, pl.DataFrame):
+        rows = pl.DataFrame(
+            [{name: row.get(name) for name in ("instruction_id", "instruction", "input", "template")} for row in rows],
+            schema={name: pl.String() for name in ("instruction_id", "instruction", "input", "template")},
+        )
+    text = pl.col("instruction").cast(pl.String).fill_null("")
+    frame = rows.select(
+        pl.col("instruction_id").cast(pl.String) if "instruction_id" in rows.columns else pl.lit(None, pl.String).alias("instruction_id"),
+        text.str.strip_chars().alias("instruction"),
+        (pl.col("input").cast(pl.String).fill_null("") if "input" in rows.columns else pl.lit("")).alias("input"),
+        (pl.col("template").cast(pl.String).fill_null("") if "template" in rows.columns else pl.lit("")).alias("template"),
+    )
+    empty = (frame["instruction"].str.len_chars() == 0).arg_true()
+    if len(empty):
+        raise ValueError(f"seed row {empty[0]} of pool {pool!r}: field instruction is empty")
+    missing = frame["instruction_id"].is_null().arg_true()
+    if len(missing):  # only rows without an id get one computed in Python
+        computed = [make_instruction_id(frame["instruction"][i], frame["input"][i]) for i in missing.to_list()]
+        frame = frame.with_columns(frame["instruction_id"].scatter(missing, computed))
+    return frame.sort("instruction_id", "template").unique("instruction_id", keep="first", maintain_order=True)
 
 
 def plan_generation_calls(
     source_label: str,
-    seed_rows: Sequence[Mapping[str, Any]],
+    seed_rows: SeedRows,
     num_calls: int,
     config: GenerationConfig,
     topics: Sequence[str] = (),
 ) -> list[GenerationCall]:
     """The first `num_calls` teacher calls of one generated partition.
 
-    `seed_rows` are the rows of the label's seed pool (dicts with instruction, input, template and
-    preferably instruction_id). `topics` are required for `self_instruct_with_topic` only.
+    `seed_rows` are the rows of the label's seed pool (a frame or dicts with instruction, input,
+    template and preferably instruction_id). `topics` are required for `self_instruct_with_topic` only.
     """
     if source_label not in GENERATED_LABEL_POOLS:
         raise ValueError(f"unknown generated label {source_label!r}; expected one of {sorted(GENERATED_LABEL_POOLS)}")
     pool = GENERATED_LABEL_POOLS[source_label]
     seeds = _seeds(seed_rows, pool)
-    if num_calls > 0 and not seeds:
+    if num_calls > 0 and seeds.is_empty():
         raise ValueError(f"{source_label}: the {pool!r} seed pool is empty")
     with_topics = source_label == "self_instruct_with_topic"
     topic_titles = sorted({title.strip() for title in topics if title.strip()}) if with_topics else []
     if with_topics and num_calls > 0 and not topic_titles:
         raise ValueError(f"{source_label}: needs topics, none given")
 
-    families: dict[str, list[_Seed]] = {}
-    for seed in seeds:
-        families.setdefault(seed.template if pool in _FAMILY_POOLS else "", []).append(seed)
+    if num_calls <= 0:
+        return []
+    by_family = seeds.partition_by("template", as_dict=True) if pool in _FAMILY_POOLS else {("",): seeds}
+    families = {str(key[0]): members for key, members in by_family.items()}
     family_names = sorted(families)
     family_ranking = _HashRanking(family_names)
-    seed_rankings = {name: _HashRanking([s.instruction_id for s in members]) for name, members in families.items()}
+    seed_rankings = {name: _HashRanking(members["instruction_id"].to_list()) for name, members in families.items()}
     topic_ranking = _HashRanking(topic_titles)
     num_instructions = config.instructions_per_call[pool]
 
@@ -166,12 +175,13 @@ def plan_generation_calls(
         family = family_names[family_ranking.lowest(_hash64(call_key, "family"), 1)[0]]
         members = families[family]
         ranked = seed_rankings[family].lowest(_hash64(call_key, "examples"), config.examples_per_prompt)
-        shown = [members[i] for i in ranked]
+        shown = members[ranked]
         chosen_topics = tuple(
             topic_titles[i] for i in topic_ranking.lowest(_hash64(call_key, "topics"), config.topics_per_prompt)
         ) if with_topics else ()
-        example_ids = tuple(seed.instruction_id for seed in shown)
-        prompt = build_generation_prompt([seed.rendered for seed in shown], num_instructions, chosen_topics)
+        example_ids = tuple(shown["instruction_id"])
+        examples = [render_example(text, input_text) for text, input_text in zip(shown["instruction"], shown["input"])]
+        prompt = build_generation_prompt(examples, num_instructions, chosen_topics)
         params = {**config.sampling.model_dump(), "seed": call_key % 2**31}
         call_id = hashlib.blake2b(
             "\x1f".join([source_label, str(index), ",".join(example_ids), ",".join(chosen_topics), TEMPLATE_VERSION])
@@ -187,6 +197,7 @@ def plan_generation_calls(
                 params=params,
                 example_ids=example_ids,
                 topics=chosen_topics,
+                template=shown["template"][0],
             )
         )
     return calls

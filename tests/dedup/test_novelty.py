@@ -128,15 +128,15 @@ def test_saved_index_reloads_and_checks_its_config(tmp_path: Path, method: str, 
     config = NoveltyConfig(method=method)
     index = make_novelty_index(config)
     index.add_pool([f"seed{i}" for i in range(len(seed_instructions))], seed_instructions)
-    index.save(tmp_path / "index.pkl")
+    index.save(tmp_path / "index")
 
-    reloaded = load_novelty_index(tmp_path / "index.pkl", config)
+    reloaded = load_novelty_index(tmp_path / "index", config)
 
     assert len(reloaded) == len(seed_instructions)
     assert reloaded.check_and_add("copy", seed_instructions[7]) == (False, "seed7")
     assert reloaded.check_and_add("new", "Suggest three names for a bakery run by twin sisters.") == (True, None)
     with pytest.raises(ValueError, match="rebuild"):
-        load_novelty_index(tmp_path / "index.pkl", config.model_copy(update={"num_perm": 64}))
+        load_novelty_index(tmp_path / "index", config.model_copy(update={"num_perm": 64}))
 
 
 def p3_prompt_texts(limit: int) -> list[str]:
@@ -149,21 +149,22 @@ def p3_prompt_texts(limit: int) -> list[str]:
 
 
 def test_reloaded_index_of_real_size_keeps_growing(tmp_path: Path, seed_instructions: list[str]) -> None:
-    # Past the 1,024 rows preallocated, a pickled index must still grow after reloading (it failed
-    # with "cannot resize this array: it does not own its data").
+    # Past the 1,024 rows preallocated, a saved index must still grow after reloading (it failed
+    # with "cannot resize this array: it does not own its data"); its saved rows are memory-mapped.
     pool = seed_instructions + p3_prompt_texts(2_400)
     config = NoveltyConfig()
     index = make_novelty_index(config)
     index.add_pool([f"pool{i}" for i in range(len(pool))], pool)
     assert len(index) > 1_024
-    index.save(tmp_path / "index.pkl")
+    index.save(tmp_path / "index")
 
-    reloaded = load_novelty_index(tmp_path / "index.pkl", config)
+    reloaded = load_novelty_index(tmp_path / "index", config)
+    assert isinstance(reloaded._signatures.parts()[0], np.memmap)  # read lazily, not loaded
     assert reloaded.check_and_add("new", "Suggest three names for a bakery run by twin sisters.") == (True, None)
     many = [f"Write a limerick about the number {n} and a {animal}." for n in range(3_000) for animal in ("cat",)]
     reloaded.check_and_add_batch([f"more{i}" for i in range(len(many))], many)
-    reloaded.save(tmp_path / "index.pkl")
-    again = load_novelty_index(tmp_path / "index.pkl", config)
+    reloaded.save(tmp_path / "index")
+    again = load_novelty_index(tmp_path / "index", config)
     again.add_pool(["late"], ["Translate the sentence into French, keeping its tone."])
     assert again.check_and_add("copy", pool[1_500]) == (False, "pool1500")
     assert len(again) == len(reloaded) + 1

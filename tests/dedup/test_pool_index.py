@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import polars as pl
+import pytest
+
 from lamini_assets.dedup import NoveltyConfig, load_pool_index
 
 TEXTS = {
@@ -31,10 +34,37 @@ def test_saved_pool_index_is_reused_extended_or_rebuilt(tmp_path: Path) -> None:
     assert counts["pool_rebuilt"] == 2
 
 
-def test_unreadable_saved_index_is_rebuilt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damaged", ["meta.json", "signatures.npy", "buckets-0.npy"])
+def test_unreadable_saved_index_is_rebuilt(tmp_path: Path, damaged: str) -> None:
     config = NoveltyConfig()
     load_pool_index(tmp_path, config, ["a"], [TEXTS["a"]])
-    (saved,) = tmp_path.glob("pool-*.pkl")
-    saved.write_bytes(b"not a pickle")
+    (saved,) = (path for path in tmp_path.glob("pool-*") if path.is_symlink())
+    (saved / damaged).write_bytes((saved / damaged).read_bytes()[:40])  # truncated
     _, counts = load_pool_index(tmp_path, config, ["a"], [TEXTS["a"]])
     assert counts == {"pool_reused": 0, "pool_added": 0, "pool_rebuilt": 1}
+
+
+def test_unchanged_pool_reads_only_ids(tmp_path: Path) -> None:
+    config = NoveltyConfig()
+    requested: list[list[str] | None] = []
+
+    def read_rows(wanted: pl.Series | None) -> pl.DataFrame:
+        requested.append(None if wanted is None else wanted.to_list())
+        chosen = list(TEXTS) if wanted is None else wanted.to_list()
+        return pl.DataFrame({"id": chosen, "text": [TEXTS[key] for key in chosen]})
+
+    _, counts = load_pool_index(tmp_path, config, ["a", "b"], read_rows)
+    assert counts["pool_rebuilt"] == 2 and requested == [None]
+    saved = {path.name for path in tmp_path.iterdir()}
+
+    index, counts = load_pool_index(tmp_path, config, ["b", "a"], read_rows)
+    assert counts == {"pool_reused": 2, "pool_added": 0, "pool_rebuilt": 0}
+    assert requested == [None]  # no text read, nothing rewritten
+    assert {path.name for path in tmp_path.iterdir()} == saved
+    assert index.check_and_add("y", TEXTS["b"].upper()) == (False, "b")
+
+    _, counts = load_pool_index(tmp_path, config, ["a", "b", "c"], read_rows)
+    assert counts == {"pool_reused": 2, "pool_added": 1, "pool_rebuilt": 0}
+    assert requested == [None, ["c"]]
+    # One version on disk: the symlink and the folder it points to.
+    assert len([path for path in tmp_path.iterdir() if path.is_dir() and not path.is_symlink()]) == 1
