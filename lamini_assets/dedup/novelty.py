@@ -36,9 +36,7 @@ from typing import Literal, overload
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from datasketch import MinHash, MinHashLSH
 from pydantic import BaseModel, ConfigDict, Field
-from rouge_score import rouge_scorer, tokenizers
 
 _SCHEME = "affine32"
 _WORD_PATTERN = r"\w+"
@@ -344,6 +342,8 @@ class MinHashSigner:
         self.num_perm = num_perm
         self.seed = seed
         self.shingle_size = shingle_size
+        from datasketch import MinHash  # imported where used: datasketch and rouge-score cost seconds to import
+
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
         self._a = a.astype(np.uint32)
         self._b = b.astype(np.uint32)
@@ -432,6 +432,8 @@ class MinHashNoveltyIndex(NoveltyIndex):
     def __init__(self, config: NoveltyConfig) -> None:
         super().__init__(config)
         self.signer = MinHashSigner(config.num_perm, config.seed, config.shingle_size)
+        from datasketch import MinHashLSH
+
         layout = MinHashLSH(threshold=config.minhash_threshold, num_perm=config.num_perm)
         self.bands, self.rows_per_band = layout.b, layout.r
         mixers = np.random.default_rng(config.seed).integers(0, 2**63, size=self.rows_per_band + 1, dtype=np.uint64)
@@ -597,11 +599,19 @@ class MinHashNoveltyIndex(NoveltyIndex):
         return found
 
 
+def _score_lcs(target: list[str], prediction: list[str]):  # noqa: ANN202 (rouge_score's Score tuple)
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer._score_lcs(target, prediction)
+
+
 class RougeLNoveltyIndex(NoveltyIndex):
     """Self-Instruct's rule: ROUGE-L F against every kept instruction (tokens cached, as they did)."""
 
     def __init__(self, config: NoveltyConfig) -> None:
         super().__init__(config)
+        from rouge_score import tokenizers
+
         self._tokenizer = tokenizers.DefaultTokenizer(use_stemmer=False)
         self._tokens: list[list[str]] = []
 
@@ -628,7 +638,7 @@ class RougeLNoveltyIndex(NoveltyIndex):
             best_score, best_position = -1.0, -1
             for position, kept in enumerate(self._tokens):
                 # The same private scorer Self-Instruct's generate_instructions.py calls on cached tokens.
-                score = rouge_scorer._score_lcs(tokens, kept).fmeasure
+                score = _score_lcs(tokens, kept).fmeasure
                 if score > best_score:
                     best_score, best_position = score, position
             if best_score > self.config.rouge_l_threshold:
@@ -647,7 +657,7 @@ class RougeLNoveltyIndex(NoveltyIndex):
         novel: list[tuple[str, list[str]]] = []
         for row_id, text in zip(ids, texts):
             tokens = self._tokenizer.tokenize(text)
-            scores = [rouge_scorer._score_lcs(tokens, kept).fmeasure for kept in self._tokens[:indexed]]
+            scores = [_score_lcs(tokens, kept).fmeasure for kept in self._tokens[:indexed]]
             best = max(range(len(scores)), key=scores.__getitem__, default=-1)
             if best >= 0 and scores[best] > self.config.rouge_l_threshold:
                 found.append(self._ids[best])
