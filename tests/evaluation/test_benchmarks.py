@@ -19,7 +19,8 @@ from lamini_assets.evaluation.benchmarks import (
 from lamini_assets.evaluation.config import BenchmarkConfig, ExtraBenchmark
 from lamini_assets.evaluation.models import AlpacaHFLM, load_lm
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lamini_eval_sample"
+# Resolved, as the code resolves it (../shared may be a link).
+SAMPLE_DIR = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lamini_eval_sample").resolve()
 OFFLINE_TASKS = ["openbookqa", "sciq", "race", "arc_challenge", "piqa", "sst2", "mrpc", "rte", "winogrande"]
 
 
