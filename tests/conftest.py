@@ -12,7 +12,7 @@ import pytest
 from tests.support.loopback_openai import LoopbackServer, LoopbackSettings, start_loopback_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 
 # A hub lookup hangs ~26 s before failing; nothing here may reach a hub.
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):

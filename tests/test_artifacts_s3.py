@@ -16,7 +16,7 @@ from lamini_assets.sources.registry import load_source
 from tests.support.services import MotoS3, moto_s3, s3_bucket  # noqa: F401  (fixtures)
 from tests.support.webserver import free_port
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 
 
 def make_store(moto_s3: MotoS3, bucket: str, tmp_path: Path, prefix: str = "runs/a") -> S3ArtifactStore:

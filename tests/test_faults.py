@@ -28,7 +28,7 @@ from tests.support.pipeline_configs import demo_config_with
 from tests.support.services import small_disk, stop_process_group
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 TEACHER_ASSETS = ["instructions", "instruction_rejects", "responses"]
 
 

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 TOPICS = PROJECT_ROOT / "data" / "sample" / "wikipedia" / "category_sample.sql.gz"
 TEACHER_ASSETS = ("instructions", "responses")
 GENERATED = ("self_instruct_without_topic", "self_instruct_with_topic", "generated_p3")

@@ -10,7 +10,7 @@ import pytest
 
 from lamini_assets.schema import INSTRUCTION_SCHEMA, RESPONSE_SCHEMA, make_instruction_id
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 
 
 def read_prompts(pattern: str) -> list[str]:

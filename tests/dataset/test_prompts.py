@@ -16,7 +16,7 @@ from lamini_assets.schema import SEED_SCHEMA, make_instruction_id
 from lamini_assets.teacher import Teacher, TeacherConfig
 from lamini_assets.teacher.cache import ResponseCache
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 
 pytestmark = pytest.mark.skipif(
     not hasattr(ResponseCache, "get_requests"), reason="needs ResponseCache.get_requests (issue 8's branch)"

@@ -17,7 +17,7 @@ from lamini_assets.dedup import (
 )
 from lamini_assets.schema import normalise_text
 
-SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 
 
 @pytest.fixture(scope="module")

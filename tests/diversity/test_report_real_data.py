@@ -13,7 +13,7 @@ from lamini_assets.diversity import DiversityConfig, DiversityInputs, build_dive
 from lamini_assets.diversity.report import report_markdown
 from lamini_assets.schema import make_instruction_id
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 P3_ROWS = 3000
 
 

@@ -15,7 +15,7 @@ import pytest
 from tests.support.tiny_students import save_tiny_gpt2, save_tiny_t5
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 DATASET_VERSION = "0123456789abcdef"
 STUDENTS = {"t5_tiny": "encoder-decoder", "gpt2_tiny": "decoder-only"}
 

@@ -18,9 +18,9 @@ from lamini_assets.evaluation.benchmarks import (
 )
 from lamini_assets.evaluation.config import BenchmarkConfig, ExtraBenchmark
 from lamini_assets.evaluation.models import AlpacaHFLM, load_lm
+from tests.support.paths import SHARED_DATA
 
-# Resolved, as the code resolves it (../shared may be a link).
-SAMPLE_DIR = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lamini_eval_sample").resolve()
+SAMPLE_DIR = SHARED_DATA / "lamini_eval_sample"
 OFFLINE_TASKS = ["openbookqa", "sciq", "race", "arc_challenge", "piqa", "sst2", "mrpc", "rte", "winogrande"]
 
 

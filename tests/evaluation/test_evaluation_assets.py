@@ -25,7 +25,7 @@ STUDENTS = dg.StaticPartitionsDefinition(["gpt2_tiny", "t5_tiny"])
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 SAMPLE_TASKS = SHARED_DATA / "lamini_eval_sample"
 TASKS = ["sst2", "arc_challenge"]  # a light subset keeps this test quick; test_benchmarks runs all nine
 

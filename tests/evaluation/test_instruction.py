@@ -13,7 +13,7 @@ from lamini_assets.evaluation.items import ItemsError, held_out_items, user_orie
 from lamini_assets.teacher import Teacher, TeacherConfig
 from tests.support.loopback_openai import Fault, LoopbackSettings, start_loopback_server
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 
 
 def test_rouge_l_against_the_teacher() -> None:

@@ -22,7 +22,7 @@ from lamini_assets.evaluation.ratings import (
     rating_distribution,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 MODELS = [("t5_tiny", "base"), ("t5_tiny", "distilled"), ("gpt2_tiny", "base"), ("gpt2_tiny", "distilled")]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from lamini_assets.schema import make_instruction_id
 
-SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 

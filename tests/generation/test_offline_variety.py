@@ -19,7 +19,7 @@ from lamini_assets.generation.partitions import generated_instructions, seed_poo
 from lamini_assets.schema import SEED_SCHEMA, make_instruction_id
 from lamini_assets.teacher import Teacher, TeacherConfig
 
-SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 CALLS = 2_000
 MIN_KEPT_SHARE = 0.5
 

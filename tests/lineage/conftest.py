@@ -21,7 +21,7 @@ from lamini_assets.schema import INSTRUCTION_SOURCES, make_instruction_id
 from lamini_assets.teacher.cache import CachedAnswer, ResponseCache
 from lamini_assets.warehouse import replace_table
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 ROWS_PER_TEMPLATE = 20
 GENERATED = {"generated_p3", "generated_flan", "self_instruct_with_topic", "self_instruct_without_topic"}
 

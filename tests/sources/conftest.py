@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.paths import SHARED_DATA
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 JsonlWriter = Callable[[Path, list[Any]], Path]
@@ -27,7 +29,7 @@ def sample_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Real public data kept outside the repository (see shared/data/README.md): read, never copied."""
-    return PROJECT_ROOT.parent / "shared" / "data"
+    return SHARED_DATA
 
 
 @pytest.fixture

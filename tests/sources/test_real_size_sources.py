@@ -11,7 +11,7 @@ import pytest
 
 from lamini_assets.sources import SourceError, SourceSpec, load_source
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 SEEDS = SHARED_DATA / "self_instruct_seed_tasks.jsonl"
 P3 = SHARED_DATA / "p3_t0_sample"
 

@@ -7,7 +7,7 @@ import dagster as dg
 from lamini_assets.demo import QUIET_RUN_CONFIG
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 TOPICS_SAMPLE = PROJECT_ROOT / "data" / "sample" / "wikipedia" / "category_sample.sql.gz"
 SEED_SQL_AND_TOPICS = ["seed_copy_ranks", "seed_instructions_dedup", "seed_duplicates", "seed_stats", "wikipedia_topics"]
 

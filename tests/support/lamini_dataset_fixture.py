@@ -14,7 +14,7 @@ from lamini_assets.dataset import DATASET_SCHEMA, point_latest, version_key
 from lamini_assets.dataset.exports import PARQUET_FILE
 from lamini_assets.schema import INSTRUCTION_SOURCES, make_instruction_id
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.support.paths import SHARED_DATA
 P3_SAMPLE = SHARED_DATA / "p3_t0_sample"
 
 
