@@ -9,7 +9,8 @@ naming one of 2,000 topic words, cycled to --rows rows (mean ~17 words). Three r
 process so that each one's peak RSS and CPU seconds are its own:
 
 1. baseline: the --baseline-rows distinct real instructions (no suffix) embedded with the old path
-   (sentence-transformers, torch fp32, batches of 256) and with --backend at the configured batch size: rows per CPU second of each, their ratio,
+   (sentence-transformers, torch fp32, batches of 256), torch in batches of 16, and --backend at its
+   default batch size: rows per CPU second of each, their ratio,
    and the backend's fidelity to torch (mean cosine, top-1 neighbour agreement);
 2. cold: an empty artifact store; all --rows embedded with --backend (the ONNX export included),
    then a t-SNE (openTSNE, FFT gradients, 2 threads) of a seeded sample of --project of them, as the
@@ -85,8 +86,7 @@ def run_baseline(rows: int, backend: str) -> dict[str, float]:
     import random
 
     from lamini_assets.artifacts import LocalArtifactStore
-    from lamini_assets.diversity import DiversityConfig
-    from lamini_assets.diversity.embeddings import embed_instructions, load_encoder
+    from lamini_assets.diversity.embeddings import BACKEND_BATCH_SIZE, embed_instructions, load_encoder
     from lamini_assets.diversity.onnx_backend import embedding_fidelity
     from lamini_assets.schema import make_instruction_id
 
@@ -97,8 +97,8 @@ def run_baseline(rows: int, backend: str) -> dict[str, float]:
     store = LocalArtifactStore(tempfile.mkdtemp(prefix="lamini-bench-baseline-"))
     figures: dict[str, float] = {"rows": len(texts)}
     vectors = {}
-    batch_size = DiversityConfig().batch_size
-    runs = [("torch", OLD_BATCH_SIZE), ("torch", batch_size), (backend, batch_size)]
+    batch_size = BACKEND_BATCH_SIZE[backend]
+    runs = [("torch", OLD_BATCH_SIZE), ("torch", 16), (backend, batch_size)]
     for name, size in runs:
         model, used = load_encoder(MODEL, name, store, log=lambda line: print(f"    {line}", file=sys.stderr))
         run_store = LocalArtifactStore(tempfile.mkdtemp(prefix="lamini-bench-baseline-"))  # nothing cached

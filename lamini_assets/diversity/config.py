@@ -49,8 +49,8 @@ class DiversityConfig(BaseModel):
     # CPU than torch; mean cosine >= 0.99 to torch fp32, checked by a test); falls back to torch, with
     # a log line, where it cannot export or run. torch: sentence-transformers as is (fp32, any device).
     embedding_backend: Literal["onnx-int8", "torch"] = "onnx-int8"
-    # Small batches stay in the CPU caches: at 256 both backends spent ~1.6-2x the CPU per row of 16.
-    batch_size: int = Field(16, ge=1)
+    # Texts per model call; unset: the backend's own (onnx-int8 16, torch 256; see BACKEND_BATCH_SIZE).
+    batch_size: int | None = Field(None, ge=1)
     device: str = "cpu"
     projection: Literal["tsne", "umap"] = "tsne"  # umap needs the umap-learn package
     # Rows per instruction_source (seeded sample) that are embedded, projected and compared with seeds.
