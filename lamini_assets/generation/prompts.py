@@ -80,6 +80,22 @@ def build_response_messages(
     return ({"role": "system", "content": system_prompt}, {"role": "user", "content": user})
 
 
+# What Python's str.strip() removes (Polars' strip_chars() alone follows Unicode White_Space, which
+# lacks U+001C-U+001F), so the columnar twin below asks the same question as build_response_messages.
+_PYTHON_WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
+def response_messages(instructions: pl.DataFrame, system_prompt: str) -> pl.Series:
+    """build_response_messages for every row of a frame with `instruction` and `input`, as one
+    List(Struct{role, content}) column (the same messages, without a Python object per row)."""
+    user = pl.when(pl.col("input").str.strip_chars(_PYTHON_WHITESPACE) != "") \
+        .then(pl.concat_str(pl.col("instruction"), pl.lit("\n\n"), pl.col("input"))).otherwise(pl.col("instruction"))
+    return instructions.select(pl.concat_list(
+        pl.struct(pl.lit("system").alias("role"), pl.lit(system_prompt).alias("content")),
+        pl.struct(pl.lit("user").alias("role"), user.alias("content")),
+    ).alias("messages")).to_series()
+
+
 def _hash64(*parts: object) -> int:
     key = "\x1f".join(str(part) for part in parts).encode("utf-8")
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
@@ -122,7 +138,7 @@ def _seeds(rows: SeedRows, pool: str) -> pl.DataFrame:
     text = pl.col("instruction").cast(pl.String).fill_null("")
     frame = rows.select(
         pl.col("instruction_id").cast(pl.String) if "instruction_id" in rows.columns else pl.lit(None, pl.String).alias("instruction_id"),
-        text.str.strip_chars().alias("instruction"),
+        text.str.strip_chars(_PYTHON_WHITESPACE).alias("instruction"),
         (pl.col("input").cast(pl.String).fill_null("") if "input" in rows.columns else pl.lit("")).alias("input"),
         (pl.col("template").cast(pl.String).fill_null("") if "template" in rows.columns else pl.lit("")).alias("template"),
     )
