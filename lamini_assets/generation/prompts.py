@@ -113,7 +113,10 @@ class _HashRanking:
     does not depend on the candidates' order, and barely moves when candidates are added."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        self._hashes = np.fromiter((_hash64(key) for key in keys), dtype=np.uint64, count=len(keys))
+        # _hash64(key) for one part, inlined: this runs once per seed row (1.3M in LaMini's FLAN pool).
+        blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+        self._hashes = np.fromiter((from_bytes(blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+                                    for key in keys), dtype=np.uint64, count=len(keys))
 
     def lowest(self, call_key: int, count: int) -> list[int]:
         """Indices of the `count` lowest-ranked candidates for this call, lowest first."""
