@@ -80,15 +80,16 @@ def build_response_messages(
     return ({"role": "system", "content": system_prompt}, {"role": "user", "content": user})
 
 
-# What Python's str.strip() removes (Polars' strip_chars() alone follows Unicode White_Space, which
-# lacks U+001C-U+001F), so the columnar twin below asks the same question as build_response_messages.
-_PYTHON_WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+# A character Python's str.strip() keeps (checked over every code point): Rust regex's \s is Unicode
+# White_Space, Python's isspace adds U+001C-U+001F. So the columnar twin below asks the same question
+# as build_response_messages.
+_NOT_PYTHON_WHITESPACE = r"[^\s\x1c-\x1f]"
 
 
 def response_messages(instructions: pl.DataFrame, system_prompt: str) -> pl.Series:
     """build_response_messages for every row of a frame with `instruction` and `input`, as one
     List(Struct{role, content}) column (the same messages, without a Python object per row)."""
-    user = pl.when(pl.col("input").str.strip_chars(_PYTHON_WHITESPACE) != "") \
+    user = pl.when(pl.col("input").str.contains(_NOT_PYTHON_WHITESPACE)) \
         .then(pl.concat_str(pl.col("instruction"), pl.lit("\n\n"), pl.col("input"))).otherwise(pl.col("instruction"))
     return instructions.select(pl.concat_list(
         pl.struct(pl.lit("system").alias("role"), pl.lit(system_prompt).alias("content")),
@@ -141,7 +142,7 @@ def _seeds(rows: SeedRows, pool: str) -> pl.DataFrame:
     text = pl.col("instruction").cast(pl.String).fill_null("")
     frame = rows.select(
         pl.col("instruction_id").cast(pl.String) if "instruction_id" in rows.columns else pl.lit(None, pl.String).alias("instruction_id"),
-        text.str.strip_chars(_PYTHON_WHITESPACE).alias("instruction"),
+        text.str.strip_chars().alias("instruction"),
         (pl.col("input").cast(pl.String).fill_null("") if "input" in rows.columns else pl.lit("")).alias("input"),
         (pl.col("template").cast(pl.String).fill_null("") if "template" in rows.columns else pl.lit("")).alias("template"),
     )

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from lamini_assets.teacher.backends import OPENAI_DEFAULT_BASE_URL, Backend, OfflineBackend, OpenAIBackend
@@ -148,8 +147,8 @@ class Teacher:
     def frame_keys(self, messages: pl.Series, template_version: str) -> pl.Series:
         """The cache key of each request with these messages (a List(Struct{role, content}) column),
         the config's sampling and `template_version`: the same keys as `cache_key`, as a column
-        (canonical JSON by Polars, whose escaping is Python's json with ensure_ascii=False; sha256 by
-        DuckDB), for bulk runs with no per-request params."""
+        (canonical JSON by Polars, whose escaping is Python's json with ensure_ascii=False), for bulk
+        runs with no per-request params."""
         sorted_fields = pl.col("m").list.eval(
             pl.struct(pl.element().struct.field("content"), pl.element().struct.field("role")))
         material = pl.DataFrame({"m": messages}).select(
@@ -161,8 +160,9 @@ class Teacher:
                        + canonical_json(template_version) + "}"),
             ).alias("material")
         )
-        with duckdb.connect() as conn:
-            return conn.execute("select sha256(material) as key from material").pl()["key"]
+        sha256 = hashlib.sha256  # measured on 118k prompts: 0.48 s CPU here, 1.24 s through DuckDB's sha256
+        return pl.Series("key", [sha256(text.encode("utf-8")).hexdigest() for text in material["material"]],
+                         dtype=pl.String)
 
     def run_frame(self, requests: pl.DataFrame, template_version: str) -> TeacherFrameResult:
         """`run` for a whole table of requests sharing the config's sampling: `requests` has `row_id` and
