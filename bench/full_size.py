@@ -327,6 +327,29 @@ def print_table(label: str, results: list[StepResult]) -> tuple[float, float]:
     return total, peak
 
 
+def group_figures(results: list[StepResult]) -> dict[str, dict[str, float]]:
+    """Step seconds and CPU seconds per group (and "all"), for --baseline comparisons."""
+    groups: dict[str, dict[str, float]] = {}
+    for result in results:
+        for name in (result.group, "all"):
+            figures = groups.setdefault(name, {"seconds": 0.0, "cpu": 0.0, "peak_gb": 0.0})
+            figures["seconds"] += result.seconds
+            figures["cpu"] += result.cpu
+            figures["peak_gb"] = max(figures["peak_gb"], result.peak_gb)
+    return groups
+
+
+def print_ratios(groups: dict[str, dict[str, float]], before: dict[str, dict[str, float]]) -> None:
+    """CPU seconds against the baseline: the figure that holds under load (wall seconds do not)."""
+    print("\n| step | CPU s before | CPU s now | now/before | peak GB before | now |")
+    print("|---|---|---|---|---|---|")
+    for name, now in groups.items():
+        if name in before:
+            old = before[name]
+            print(f"| {name} | {old['cpu']:.1f} | {now['cpu']:.1f} | {now['cpu'] / old['cpu']:.2f} | "
+                  f"{old['peak_gb']:.2f} | {now['peak_gb']:.2f} |")
+
+
 def duplicates_found(state_dir: Path, pairs: pl.DataFrame) -> None:
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
         dropped = conn.execute("select instruction_id from main.seed_duplicates").pl()["instruction_id"]
@@ -351,7 +374,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=LAMINI_TOTAL_ROWS, help="seed rows in all (LaMini: 2,585,615)")
     parser.add_argument("--calls", type=int, default=2000, help="teacher calls per generated partition")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary folder)")
+    parser.add_argument("--warm-only", action="store_true",
+                        help="skip run 1: reuse the teacher cache an earlier run with the same --rows/--calls left in --keep")
+    parser.add_argument("--baseline", type=Path,
+                        help="a JSON file of per-group CPU seconds from an earlier run 2 (this script writes "
+                             "<work>/run2_groups.json): prints new/before ratios")
     args = parser.parse_args()
+    if args.warm_only and not (args.keep and (args.keep / "teacher_cache").is_dir()):
+        parser.error("--warm-only needs --keep DIR holding the teacher_cache of an earlier run")
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="lamini-full-size-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -369,7 +399,8 @@ def main() -> None:
         del rows
         cache = work / "teacher_cache"
         measured: dict[str, tuple[float, float]] = {}
-        for label in ("run 1 (cold teacher cache)", "run 2 (warm teacher cache)"):
+        labels = ["run 1 (cold teacher cache)", "run 2 (warm teacher cache)"]
+        for label in labels[1:] if args.warm_only else labels:
             state = work / ("state_cold" if label.startswith("run 1") else "state_warm")
             shutil.rmtree(state, ignore_errors=True)
             config = work / f"config_{state.name}.yaml"
@@ -378,6 +409,10 @@ def main() -> None:
             results = run_pipeline(label.split(" (")[0], config, state / "dagster_home")
             measured[label] = print_table(label, results)
             duplicates_found(state, pairs)
+        groups = group_figures(results)
+        (work / "run2_groups.json").write_text(json.dumps(groups, indent=1), encoding="utf-8")
+        if args.baseline is not None:
+            print_ratios(groups, json.loads(args.baseline.read_text(encoding="utf-8")))
         seconds, peak = measured["run 2 (warm teacher cache)"]
         load = os.getloadavg()
         print(f"\nrun 2 at {args.rows:,} rows: {seconds:.1f} s of step time (target {TARGET_SECONDS:.0f} s, "

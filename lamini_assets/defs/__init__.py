@@ -10,6 +10,7 @@ from lamini_assets.defs.automation import automation_sensor, with_code_versions_
 from lamini_assets.defs.execution import executor_for
 from lamini_assets.defs.partitions import student_partitions
 from lamini_assets.defs.resources import build_resources
+from lamini_assets.defs.snapshot import read_snapshot_sensor
 
 
 def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
@@ -46,7 +47,7 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             training.evaluation_only_not_in_training,
             *diversity.diversity_checks,
         ],
-        sensors=[automation_sensor],
+        sensors=[automation_sensor, *([read_snapshot_sensor(config)] if config.storage.read_snapshot else [])],
         resources=build_resources(config, str(path.resolve())),
         executor=executor_for(config.execution),
     )

@@ -16,7 +16,6 @@ from typing import Any
 
 import dagster as dg
 from dagster_aws.pipes import PipesECSClient, PipesS3ContextInjector, PipesS3MessageReader
-from dagster_k8s import PipesK8sClient
 
 from lamini_assets.artifacts import S3Location
 from lamini_assets.config import PROJECT_ROOT, PipelineConfig
@@ -67,6 +66,9 @@ def pipes_client_for(config: PipelineConfig, s3_client: Any | None = None) -> dg
     )
     if compute.backend == "k8s":
         assert compute.k8s is not None
+        # Imported here: dagster-k8s loads the kubernetes client (~1 s CPU), which every step process paid.
+        from dagster_k8s import PipesK8sClient
+
         return PipesK8sClient(
             context_injector=injector,
             message_reader=reader,

@@ -1,8 +1,8 @@
 """Every resource the assets use, built from the one pipeline config file."""
 
 import json
-import json
 import logging
+import multiprocessing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +58,7 @@ class SerialDuckDBResource(DuckDBResource):
 
     lock_timeout_seconds: float = 1800.0
     # Where readers find a copy of the file while runs write it (warehouse.publish_read_snapshot);
-    # refreshed when a run's (or, with the multiprocess executor, a step's) process ends. None: no copy.
+    # refreshed when a run executed in one process ends, else by the read_snapshot sensor. None: no copy.
     read_snapshot: Optional[str] = None
 
     @contextmanager
@@ -68,7 +68,9 @@ class SerialDuckDBResource(DuckDBResource):
                 yield conn
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self.read_snapshot is not None:
+        # A step process of the multiprocess executor (a multiprocessing child) is not the end of its run:
+        # copying the file there cost one copy per step; the read_snapshot sensor copies once runs end.
+        if self.read_snapshot is not None and multiprocessing.parent_process() is None:
             publish_read_snapshot(self.database, self.read_snapshot, self.lock_timeout_seconds)
 
 

@@ -19,6 +19,7 @@ from lamini_assets.generation.prompts import (
     GenerationCall,
     build_response_messages,
     plan_generation_calls,
+    response_messages,
 )
 from lamini_assets.schema import (
     INSTRUCTION_REJECT_SCHEMA,
@@ -28,7 +29,7 @@ from lamini_assets.schema import (
     TEACHER_FAILURE_SCHEMA,
     make_instruction_id,
 )
-from lamini_assets.teacher import ChatFailure, ChatRequest, Teacher, TeacherRunResult, TeacherStats
+from lamini_assets.teacher import ChatFailure, ChatRequest, Teacher, TeacherStats
 
 
 @dataclass
@@ -181,31 +182,42 @@ def response_requests(tasks: Sequence[dict[str, str]], system_prompt: str) -> li
 
 
 def answer_instructions(label: str, instructions: pl.DataFrame, teacher: Teacher) -> PartitionRows:
-    """The teacher's response to every instruction; failed calls stay as rows with their error."""
-    tasks = instructions.select("instruction_id", "instruction", "input").to_dicts()
-    run: TeacherRunResult = teacher.run(response_requests(tasks, teacher.config.system_prompt))
-    answers = run.by_row_id()
-    records = []
-    tasks = [{**row, "response_template_version": RESPONSE_TEMPLATE_VERSION} for row in tasks]
-    for row in tasks:
-        answer = answers[row["instruction_id"]]
-        if isinstance(answer, ChatFailure):
-            records.append({**row, "instruction_source": label, "response": None, "finish_reason": "error",
-                            "truncated": False, "teacher_model": teacher.config.model, "cache_key": answer.cache_key,
-                            "prompt_tokens": 0, "completion_tokens": 0,
-                            "error": f"{answer.error_class}: {answer.message}"})
-        else:
-            records.append({**row, "instruction_source": label, "response": answer.text,
-                            "finish_reason": answer.finish_reason, "truncated": answer.truncated,
-                            "teacher_model": answer.model, "cache_key": answer.cache_key,
-                            "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-                            "error": None})
-    rows = pl.DataFrame(records, schema=RESPONSE_SCHEMA)
+    """The teacher's response to every instruction; failed calls stay as rows with their error.
+
+    Columnar end to end (Teacher.run_frame): keys planned as columns, one bulk cache lookup, only the
+    misses become per-call requests."""
+    tasks = instructions.select("instruction_id", "instruction", "input")
+    run = teacher.run_frame(
+        tasks.select(pl.col("instruction_id").alias("row_id"),
+                     response_messages(tasks, teacher.config.system_prompt).alias("messages")),
+        RESPONSE_TEMPLATE_VERSION,
+    )
+    errors = pl.DataFrame({"row_id": [f.row_id for f in run.failures],
+                           "error": [f"{f.error_class}: {f.message}" for f in run.failures]},
+                          schema={"row_id": pl.String, "error": pl.String})
+    answered = pl.col("error").is_null()
+    rows = pl.concat([tasks, run.rows.drop("row_id")], how="horizontal").join(
+        errors, left_on="instruction_id", right_on="row_id", how="left", maintain_order="left",
+    ).select(
+        "instruction_id",
+        pl.lit(label).alias("instruction_source"),
+        "instruction",
+        "input",
+        pl.when(answered).then(pl.col("text")).alias("response"),
+        pl.when(answered).then(pl.col("finish_reason")).otherwise(pl.lit("error")).alias("finish_reason"),
+        (pl.col("truncated") & answered).alias("truncated"),
+        pl.when(answered).then(pl.col("model")).otherwise(pl.lit(teacher.config.model)).alias("teacher_model"),
+        "cache_key",
+        pl.when(answered).then(pl.col("prompt_tokens")).otherwise(0).alias("prompt_tokens"),
+        pl.when(answered).then(pl.col("completion_tokens")).otherwise(0).alias("completion_tokens"),
+        "error",
+        pl.lit(RESPONSE_TEMPLATE_VERSION).alias("response_template_version"),
+    ).cast(RESPONSE_SCHEMA)  # type: ignore[arg-type]
     counts = {
         "instructions": instructions.height,
         "answered": rows.filter(pl.col("response").is_not_null()).height,
         "failed": len(run.failures),
-        "truncated": rows["truncated"].sum(),
+        "truncated": int(rows["truncated"].sum()),
     }
     return PartitionRows(rows=rows, failures=failure_rows("responses", label, run.failures), counts=counts,
                          teacher_stats=run.stats)

@@ -12,6 +12,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "client": ["OFFLINE_DESCRIPTION", "Teacher"],
         "config": ["LAMINI_SYSTEM_PROMPT", "OFFLINE_MODEL", "ModelPrice", "SamplingParams", "TeacherConfig"],
         "errors": ["CacheMissError", "TeacherAuthError", "TeacherError"],
-        "records": ["CallPlan", "ChatFailure", "ChatRequest", "ChatResult", "TeacherRunResult", "TeacherStats"],
+        "records": ["CallPlan", "ChatFailure", "ChatRequest", "ChatResult", "TeacherFrameResult", "TeacherRunResult",
+                    "TeacherStats"],
     },
 )

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import openai
-
 from lamini_assets.teacher.budget import parse_retry_after
 from lamini_assets.teacher.config import OFFLINE_MODEL, TeacherConfig
 from lamini_assets.teacher.errors import CallError, scrub
@@ -87,6 +85,10 @@ class OpenAIBackend:
         self._config = config
         self._api_key = api_key
         self.base_url = config.base_url or OPENAI_DEFAULT_BASE_URL
+        # Imported here: the SDK costs ~0.5 s CPU to import, which every step process (and the offline
+        # stand-in, which never calls it) paid when it loaded the teacher package.
+        import openai
+
         self._client = openai.AsyncOpenAI(
             # Local servers (vLLM, Ollama, llama.cpp) take any key; the SDK insists on one.
             api_key=api_key or "no-key-set",
@@ -103,6 +105,8 @@ class OpenAIBackend:
         return f"{self.base_url} rejected {key_source} with HTTP {status}: {scrub(detail, self._api_key)}"
 
     async def complete(self, messages: tuple[dict[str, str], ...], params: Mapping[str, Any]) -> Completion:
+        import openai  # loaded by __init__ already
+
         try:
             raw = await self._client.chat.completions.with_raw_response.create(
                 model=self._config.model, messages=list(messages), **params  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any
 
 import diskcache
 import diskcache.core
+import polars as pl
 
 from lamini_assets.teacher.errors import CorruptCacheError
 
@@ -77,6 +78,15 @@ class CachedAnswer:
         return cls(**json.loads(text))
 
 
+# CachedAnswer's fields as columns (ResponseCache.get_frame), after the answer's `key`.
+ANSWER_SCHEMA: dict[str, pl.DataType] = {
+    "key": pl.String(), "texts": pl.List(pl.String()), "finish_reason": pl.String(), "model": pl.String(),
+    "prompt_tokens": pl.Int64(), "completion_tokens": pl.Int64(), "created_at": pl.String(),
+    "latency_seconds": pl.Float64(),
+}
+_ANSWER_STRUCT = pl.Struct({name: dtype for name, dtype in ANSWER_SCHEMA.items() if name != "key"})
+
+
 class ResponseCache:
     """diskcache at `directory`, read in bulk and written in transactions.
 
@@ -111,9 +121,36 @@ class ResponseCache:
             try:
                 answers[key] = CachedAnswer.from_json(value)
             except (ValueError, TypeError) as error:
-                raise CorruptCacheError(str(self.directory), self._location(key),
-                                        f"the entry for key {key} is not an answer ({error})") from error
+                raise self._not_an_answer(key, error) from error
         return answers
+
+    def get_frame(self, keys: pl.Series | Sequence[str]) -> pl.DataFrame:
+        """The stored answers of `keys` as columns (ANSWER_SCHEMA: `key` and CachedAnswer's fields), one
+        row per distinct key found; keys not in the cache are absent. The columnar twin of `get_many`
+        for bulk reads (a warm responses partition): the keys are looked up in sorted order (neighbouring
+        index pages) and the JSON values parsed as one column, with no object per answer. Damage raises
+        CorruptCacheError as in get_many."""
+        wanted = pl.Series("key", keys, dtype=pl.String).unique().sort()
+        stored_keys, values = self._fetch_columns(wanted.to_list())
+        texts = pl.DataFrame({"key": stored_keys, "value": values}, schema={"key": pl.String, "value": pl.String})
+        try:
+            parsed = texts.select("key", pl.col("value").str.json_decode(_ANSWER_STRUCT).alias("answer")).unnest("answer")
+            complete = not parsed.select(pl.any_horizontal(pl.all().is_null()).any()).item()
+        except pl.exceptions.PolarsError:
+            complete = False
+        if not complete:
+            # Name the first entry that is not an answer, as get_many does.
+            for key, value in zip(stored_keys, values):
+                try:
+                    CachedAnswer.from_json(value)
+                except (ValueError, TypeError) as error:
+                    raise self._not_an_answer(key, error) from error
+            raise CorruptCacheError(str(self.directory), str(self.directory / diskcache.core.DBNAME),
+                                    "an entry lacks a field of an answer")
+        return parsed.select(list(ANSWER_SCHEMA)).cast(ANSWER_SCHEMA)  # type: ignore[arg-type]
+
+    def _not_an_answer(self, key: str, error: Exception) -> CorruptCacheError:
+        return CorruptCacheError(str(self.directory), self._location(key), f"the entry for key {key} is not an answer ({error})")
 
     def _location(self, key: str) -> str:
         """The file that holds a key's value: its value file, else the index."""
@@ -122,14 +159,22 @@ class ResponseCache:
         return str(self.directory / row[0]) if row and row[0] else str(self.directory / diskcache.core.DBNAME)
 
     def _get_texts(self, keys: Iterable[str], prefix: str) -> dict[str, str]:
-        """The stored text of each `prefix + key` there is, by key. One SELECT per chunk on diskcache's
-        own table instead of one `get` per key: a 20k-row cached rerun reads ~5x faster. Values of
-        32 KB or more live in files; those few go through `get`."""
-        found: dict[str, str] = {}
-        pending = [prefix + key for key in keys]
+        """The stored text of each `prefix + key` there is, by key."""
+        stored, values = self._fetch_columns(sorted(prefix + key for key in keys))
+        return {key[len(prefix):]: value for key, value in zip(stored, values)}
+
+    def _fetch_columns(self, stored: list[str]) -> tuple[list[str], list[str]]:
+        """(keys, texts) of the keys in `stored` (as stored, prefix included) that the cache holds.
+
+        One SELECT per _SELECT_CHUNK keys on diskcache's own Cache table instead of one `get` per key
+        (measured on 173k answers: per-key get 65k keys/s, these SELECTs 131k/s in random order and
+        179k/s with the keys sorted, as the callers pass them). Values of 32 KB or more live in files;
+        those few go through `get`."""
+        found_keys: list[str] = []
+        found_values: list[str] = []
         with self._reading():
-            for start in range(0, len(pending), _SELECT_CHUNK):
-                chunk = pending[start : start + _SELECT_CHUNK]
+            for start in range(0, len(stored), _SELECT_CHUNK):
+                chunk = stored[start : start + _SELECT_CHUNK]
                 rows = self._cache._sql(  # noqa: SLF001 - diskcache's documented Cache table
                     f"SELECT key, mode, value, filename FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(chunk))})",
                     chunk,
@@ -140,8 +185,9 @@ class ResponseCache:
                         if value is None:  # diskcache reads a missing value file as a miss
                             raise CorruptCacheError(str(self.directory), str(self.directory / (filename or "")),
                                                     f"the value file of key {stored_key} is missing")
-                    found[stored_key[len(prefix):]] = value
-        return found
+                    found_keys.append(stored_key)
+                    found_values.append(value)
+        return found_keys, found_values
 
     def put(self, key: str, answer: CachedAnswer, request: Mapping[str, Any] | None = None) -> None:
         """Commit one answer (and the request behind it) durably, in one transaction."""

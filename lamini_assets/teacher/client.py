@@ -18,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import polars as pl
+
 from lamini_assets.teacher.backends import OPENAI_DEFAULT_BASE_URL, Backend, OfflineBackend, OpenAIBackend
-from lamini_assets.teacher.cache import CachedAnswer, CacheWriter, ResponseCache, canonical_json
+from lamini_assets.teacher.cache import ANSWER_SCHEMA, CachedAnswer, CacheWriter, ResponseCache, canonical_json
 from lamini_assets.teacher.config import TeacherConfig
 from lamini_assets.teacher.errors import CacheMissError, scrub
 from lamini_assets.teacher.records import (
@@ -27,6 +29,7 @@ from lamini_assets.teacher.records import (
     ChatFailure,
     ChatRequest,
     ChatResult,
+    TeacherFrameResult,
     TeacherRunResult,
     TeacherStats,
 )
@@ -140,6 +143,72 @@ class Teacher:
                        f"{stats.failures} failed, {stats.truncated} truncated, {stats.wall_seconds:.1f}s, "
                        f"~${stats.estimated_cost_usd:.4f}")
         return TeacherRunResult(results=results, failures=failed, stats=stats)
+
+    def frame_keys(self, messages: pl.Series, template_version: str) -> pl.Series:
+        """The cache key of each request with these messages (a List(Struct{role, content}) column),
+        the config's sampling and `template_version`: the same keys as `cache_key`, as a column
+        (canonical JSON by Polars, whose escaping is Python's json with ensure_ascii=False), for bulk
+        runs with no per-request params."""
+        sorted_fields = pl.col("m").list.eval(
+            pl.struct(pl.element().struct.field("content"), pl.element().struct.field("role")))
+        material = pl.DataFrame({"m": messages}).select(
+            pl.concat_str(
+                pl.lit(self._key_head),
+                # json_encode needs a struct: encode {"m": [...]} and drop the wrapper.
+                pl.struct(sorted_fields).struct.json_encode().str.strip_prefix('{"m":').str.strip_suffix("}"),
+                pl.lit(self._key_model + self._base_params_json + ',"template_version":'
+                       + canonical_json(template_version) + "}"),
+            ).alias("material")
+        )
+        sha256 = hashlib.sha256  # measured on 118k prompts: 0.48 s CPU here, 1.24 s through DuckDB's sha256
+        return pl.Series("key", [sha256(text.encode("utf-8")).hexdigest() for text in material["material"]],
+                         dtype=pl.String)
+
+    def run_frame(self, requests: pl.DataFrame, template_version: str) -> TeacherFrameResult:
+        """`run` for a whole table of requests sharing the config's sampling: `requests` has `row_id` and
+        `messages` (List(Struct{role, content})). Keys are computed as columns and the cache is read in
+        one bulk lookup (ResponseCache.get_frame); only the misses become ChatRequests and go through
+        `run` (calls, retries, cache writes, cache_only). Returns one row per request, in order:
+        row_id, cache_key, text, finish_reason, model, prompt_tokens, completion_tokens, cached,
+        truncated (null text and finish_reason where the call failed; see `failures`)."""
+        started = time.monotonic()
+        self._template_versions.add(template_version)
+        keyed = requests.select("row_id", "messages").with_columns(
+            self.frame_keys(requests["messages"], template_version).alias("cache_key"))
+        unique_keys = keyed["cache_key"].n_unique()
+        if self.config.cache_mode == "refresh":
+            cached = pl.DataFrame(schema=ANSWER_SCHEMA)
+        else:
+            cache = ResponseCache(self.config.cache_dir)
+            try:
+                cached = cache.get_frame(keyed["cache_key"])
+            finally:
+                cache.close()
+        answers = cached.select(pl.col("key").alias("cache_key"), pl.col("texts").list.first().fill_null("").alias("text"),
+                                "finish_reason", "model", "prompt_tokens", "completion_tokens", pl.lit(True).alias("cached"))
+        misses = keyed.filter(~pl.col("cache_key").is_in(cached["key"].implode())).unique("cache_key", keep="first",
+                                                                                            maintain_order=True)
+        stats = TeacherStats(requests=requests.height, unique_keys=unique_keys, cache_hits=cached.height)
+        failures: list[ChatFailure] = []
+        if misses.height:
+            run = self.run([ChatRequest(row_id=row["row_id"], messages=tuple(row["messages"]),
+                                        template_version=template_version) for row in misses.iter_rows(named=True)])
+            stats = TeacherStats(**{**run.stats.as_metadata(), "requests": requests.height, "unique_keys": unique_keys,
+                                    "cache_hits": cached.height + run.stats.cache_hits})
+            answers = pl.concat([answers, pl.DataFrame(
+                [(r.cache_key, r.text, r.finish_reason, r.model, r.prompt_tokens, r.completion_tokens, r.cached)
+                 for r in run.results], schema=answers.schema, orient="row")])
+            failed = {f.cache_key: f for f in run.failures}
+            failures = [ChatFailure(row_id, key, failed[key].error_class, failed[key].message, failed[key].attempts,
+                                    failed[key].failed_at)
+                        for row_id, key in keyed.filter(pl.col("cache_key").is_in(list(failed))).select("row_id", "cache_key").iter_rows()]
+        rows = keyed.drop("messages").join(answers.unique("cache_key"), on="cache_key", how="left", maintain_order="left") \
+            .with_columns(pl.col("cached").fill_null(False), (pl.col("finish_reason") == "length").fill_null(False).alias("truncated"))
+        stats.failures = len({f.cache_key for f in failures})
+        stats.truncated = int(rows["truncated"].sum())
+        stats.estimated_cost_usd = self._cost(stats)
+        stats.wall_seconds = round(time.monotonic() - started, 4)
+        return TeacherFrameResult(rows=rows, failures=failures, stats=stats)
 
     def plan(self, requests: Sequence[ChatRequest]) -> CallPlan:
         """Count what `run(requests)` would call and cost, without calling: cached vs new calls, their

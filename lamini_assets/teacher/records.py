@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import polars as pl
+
 from lamini_assets.teacher.config import SAMPLING_FIELDS
 
 _ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
@@ -100,6 +102,15 @@ class TeacherRunResult:
         out: dict[str, ChatResult | ChatFailure] = {r.row_id: r for r in self.results}
         out.update({f.row_id: f for f in self.failures})
         return out
+
+
+@dataclass(frozen=True)
+class TeacherFrameResult:
+    """`Teacher.run_frame`'s answers as a table, one row per request (failed rows have a null text)."""
+
+    rows: pl.DataFrame
+    failures: list[ChatFailure]
+    stats: TeacherStats
 
 
 @dataclass(frozen=True)

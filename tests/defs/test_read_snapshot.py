@@ -69,3 +69,40 @@ def test_a_reader_on_the_live_file_blocks_a_writer(tmp_path: Path) -> None:
             duckdb.connect(str(database))
     finally:
         reader.communicate("", timeout=60)
+
+
+def snapshot_tables(snapshot: Path) -> set[str]:
+    with duckdb.connect(str(snapshot), read_only=True) as conn:
+        return {row[0] for row in conn.execute("select table_name from information_schema.tables").fetchall()}
+
+
+def test_multiprocess_steps_leave_the_copy_to_the_sensor_once_the_run_ends(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the multiprocess executor no step process copies the file (one copy per step cost GBs at full
+    size); the read_snapshot sensor copies it once no run is in progress."""
+    import dagster as dg
+
+    from tests.support.snapshot_job import topics_and_ranks_job
+
+    config_path = demo_config_with(tmp_path / "pipeline.yaml")
+    monkeypatch.setenv("LAMINI_CONFIG", str(config_path))
+    config = load_config(config_path)
+    defs = build_definitions(config_path)
+    snapshot = config.read_snapshot_path
+    with dg.DagsterInstance.get() as instance:  # the test's DAGSTER_HOME (state_dir): runs persist
+        materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca", instance=instance)  # in-process: copied
+        assert snapshot_tables(snapshot) >= {"seed_instructions"}
+        copied_at = snapshot.stat().st_mtime_ns
+        result = dg.execute_job(dg.reconstructable(topics_and_ranks_job), instance=instance)
+        assert result.success
+        assert len({e.pid for e in result.all_events if e.event_type_value == "STEP_START"}) == 2  # a process each
+        assert snapshot.stat().st_mtime_ns == copied_at  # no step copied the file
+        assert not snapshot_tables(snapshot) & {"wikipedia_topics", "seed_copy_ranks"}
+
+        sensor = defs.get_sensor_def("read_snapshot")
+        evaluated = sensor(dg.build_sensor_context(instance=instance))
+        assert "refreshed" in evaluated.skip_message
+        assert snapshot_tables(snapshot) >= {"seed_instructions", "wikipedia_topics", "seed_copy_ranks"}
+        again = sensor(dg.build_sensor_context(instance=instance))
+        assert "has not changed" in again.skip_message
