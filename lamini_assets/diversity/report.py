@@ -12,7 +12,6 @@ import numpy as np
 import polars as pl
 
 from lamini_assets.artifacts import ArtifactStore
-from lamini_assets.diversity import figures
 from lamini_assets.diversity.config import DiversityConfig
 from lamini_assets.diversity.embeddings import embed_instructions, embedder_name
 from lamini_assets.diversity.lexical import lexical_stats, near_duplicate_rate
@@ -178,6 +177,8 @@ def build_diversity_report(inputs: DiversityInputs, config: DiversityConfig, sto
     rejects = rejects_by_reason(inputs.rejects, kept)
 
     started = time.perf_counter()
+    from lamini_assets.diversity import figures  # matplotlib: only the step that draws pays for it
+
     report_figures = {
         "projection": figures.projection_figure(coordinates, projected["instruction_source"].to_list(),
                                                 config.projection, embedded.embedder, inputs.version),
