@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from lamini_assets.generation.shards import in_shard_sql
 from lamini_assets.warehouse import checked_identifier, table_exists
 
 
@@ -76,7 +77,7 @@ def _shard_filter(shard: tuple[int, int] | None) -> tuple[str, dict[str, int]]:
     if shard is None:
         return "", {}
     index, count = shard
-    return " and md5_number(instruction_id) % $shard_count = $shard", {"shard": index, "shard_count": count}
+    return f" and {in_shard_sql()}", {"shard": index, "shard_count": count}
 
 
 def count_unanswered(

@@ -12,7 +12,7 @@ from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_
 from lamini_assets.defs.partitions import register_response_shards, response_partitions
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation.partitions import answer_instructions
-from lamini_assets.generation.shards import read_shard, replace_shard, shard_count, shard_index, source_rows
+from lamini_assets.generation.shards import in_shard_sql, read_shard, replace_shard, shard_count, shard_index, source_rows
 from lamini_assets.validation import count_unanswered, response_shares
 from lamini_assets.warehouse import table_version
 
@@ -26,11 +26,8 @@ def response_shard(partition_key: str) -> tuple[str, int]:
 def _failures_of_shard(conn: duckdb.DuckDBPyConnection, source: str, shard: int, count: int) -> pl.DataFrame:
     """The source's failed generation calls, and the failed response calls of this shard."""
     return conn.execute(
-        """
-        select * from main.teacher_failures
-        where instruction_source = $source
-          and (asset = 'instructions' or (asset = 'responses' and md5_number(row_id) % $shard_count = $shard))
-        """,
+        "select * from main.teacher_failures where instruction_source = $source"
+        f" and (asset = 'instructions' or (asset = 'responses' and {in_shard_sql('row_id')}))",
         {"source": source, "shard": shard, "shard_count": count},
     ).pl()
 

@@ -43,8 +43,10 @@ def shard_of(instruction_id: str, count: int) -> int:
     return int.from_bytes(hashlib.md5(instruction_id.encode("utf-8")).digest(), "little") % count
 
 
-def _in_shard(column: str) -> str:
-    return f"md5_number({checked_identifier(column)}) % $shard_count = $shard"
+def in_shard_sql(column: str = "instruction_id") -> str:
+    """SQL true for rows of shard $shard of $shard_count. The casts matter: a bound integer parameter
+    would make the modulo a DOUBLE, and the shard of most ids wrong."""
+    return f"md5_number({checked_identifier(column)}) % $shard_count::uhugeint = $shard::uhugeint"
 
 
 def source_rows(conn: duckdb.DuckDBPyConnection, source: str) -> int:
@@ -63,7 +65,7 @@ def read_shard(
     table = checked_identifier(table)
     selected = ", ".join(checked_identifier(column) for column in columns) if columns else "*"
     return conn.execute(
-        f"select {selected} from main.{table} where instruction_source = $source and {_in_shard(id_column)}",
+        f"select {selected} from main.{table} where instruction_source = $source and {in_shard_sql(id_column)}",
         {"source": source, "shard": shard, "shard_count": count},
     ).pl()
 
@@ -86,6 +88,6 @@ def replace_shard(
         if table_exists(conn, "instructions") else ""
     )
     return replace_where(
-        conn, table, frame, f"instruction_source = $source{extra} and ({_in_shard(id_column)}{orphans})",
+        conn, table, frame, f"instruction_source = $source{extra} and ({in_shard_sql(id_column)}{orphans})",
         {"source": source, "shard": shard, "shard_count": count, **(where or {})},
     )
