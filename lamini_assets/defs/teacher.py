@@ -107,6 +107,7 @@ def responses(
                 **shard_metadata,
                 "failed_generation_calls": by_asset.get("instructions", 0),
                 "failed_response_calls": by_asset.get("responses", 0),
+                **config_metadata(config),
             },
             data_version=dg.DataVersion(table_version(failures.drop("failed_at"))),
         )
