@@ -46,7 +46,7 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             training.evaluation_only_not_in_training,
             *diversity.diversity_checks,
         ],
-        sensors=[automation_sensor],
+        sensors=[automation_sensor, teacher.response_shard_keys],
         resources=build_resources(config, str(path.resolve())),
         executor=executor_for(config.execution),
     )

@@ -9,10 +9,23 @@ from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import expected_empty
 from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
-from lamini_assets.defs.partitions import register_response_shards, response_partitions
+from lamini_assets.defs.partitions import (
+    RESPONSE_SHARDS,
+    register_response_shards,
+    response_partitions,
+    response_shard_partitions,
+)
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation.partitions import answer_instructions
-from lamini_assets.generation.shards import in_shard_sql, read_shard, replace_shard, shard_count, shard_index, source_rows
+from lamini_assets.generation.shards import (
+    in_shard_sql,
+    read_shard,
+    replace_shard,
+    shard_count,
+    shard_index,
+    shard_key,
+    source_rows,
+)
 from lamini_assets.validation import count_unanswered, response_shares
 from lamini_assets.warehouse import table_version
 
@@ -205,3 +218,20 @@ response_checks = [
     _share_check("failed", "max_failed_share"),
     _share_check("truncated", "max_truncated_share"),
 ]
+
+
+@dg.sensor(
+    name="response_shard_keys",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description=(
+        "Registers response shard 0000 (every source has it) in a fresh instance, so the first backfill of "
+        "instructions + responses from the UI includes one shard per source. A source's further shards are "
+        "registered by its instructions step."
+    ),
+)
+def response_shard_keys(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    first = shard_key(0)
+    if context.instance.has_dynamic_partition(RESPONSE_SHARDS, first):
+        return dg.SkipReason(f"response shard {first} is registered")
+    return dg.SensorResult(dynamic_partitions_requests=[response_shard_partitions.build_add_request([first])])
