@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from lamini_assets.dataset.build import DATASET_SCHEMA
-from lamini_assets.dataset.exports import ALPACA_FILE, CARD_FILE, PARQUET_FILE, write_hf_dataset
+from lamini_assets.dataset.exports import ALPACA_FILE, CARD_FILE, HF_FOLDER, PARQUET_FILE, HfFolderWriter
 
 _PROVENANCE = ["origin", "template", "example_ids", "topics", "generation_cache_key", "generation_template_version"]
 
@@ -97,7 +97,11 @@ def content_version(rows: pl.DataFrame) -> str:
 
 def write_exports(rows: pl.DataFrame, folder: Path, version: str, card: str) -> None:
     rows.write_parquet(folder / PARQUET_FILE)
-    write_hf_dataset(folder, version)
+    table = rows.to_arrow()
+    hf = HfFolderWriter(folder / HF_FOLDER, table.schema, version)  # today's HF writer: flatters the baseline
+    for batch in table.to_batches():
+        hf.write(batch)
+    hf.close()
     rows.select(
         pl.col("task_instruction").alias("instruction"), pl.col("task_input").alias("input"),
         pl.col("response").alias("output"), "instruction_source",

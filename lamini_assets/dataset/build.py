@@ -10,7 +10,7 @@ import polars as pl
 
 from lamini_assets.dataset.config import DatasetConfig
 from lamini_assets.dedup import NoveltyConfig, make_novelty_index
-from lamini_assets.generation.filters import novelty_text
+from lamini_assets.generation.filters import novelty_texts
 from lamini_assets.warehouse import content_hash
 
 # One row per released pair: LaMini's three columns, ids, and where every part came from.
@@ -231,10 +231,7 @@ def drop_cross_source_near_duplicates(
         part = rows.filter(pl.col("instruction_source") == source).sort("instruction_id", "row_id")
         if part.is_empty():
             continue
-        texts = [
-            novelty_text({"instruction": instruction, "input": task_input})
-            for instruction, task_input in zip(part["task_instruction"], part["task_input"], strict=True)
-        ]
+        texts = novelty_texts(part.select(pl.col("task_instruction").alias("instruction"), pl.col("task_input").alias("input")))
         ids = part["row_id"].to_list()
         for row_id, neighbour in zip(ids, index.add_group(ids, texts), strict=True):
             if neighbour is not None:

@@ -1,19 +1,21 @@
 """The files of one dataset version: parquet, an HF `datasets` folder, Alpaca JSON and the card.
 
-Every file is written in batches, by Arrow or DuckDB, from the version's DuckDB table or the parquet
-file beside it: the rows' text (2.3 GB at LaMini's 2.58M rows) never sits whole in memory.
+Every file is written in batches, by Arrow or DuckDB, from the version's DuckDB table (parquet and
+HF from one scan): the rows' text (2.3 GB at LaMini's 2.58M rows) never sits whole in memory.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
-
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lamini_assets.dataset.build import LaminiDataset
 
 PARQUET_FILE = "lamini_dataset.parquet"
@@ -27,73 +29,100 @@ _DICTIONARY_COLUMNS = ["instruction_source", "template", "topics", "teacher_mode
                        "generation_template_version", "response_template_version"]
 
 
-def write_parquet(dataset: LaminiDataset, folder: Path) -> None:
-    """The version's table as one zstd parquet file, in its order, streamed from DuckDB as Arrow
-    batches (pyarrow's writer: 1.6x less CPU than DuckDB's COPY at 2.58M rows, same size)."""
+def write_parquet_and_hf(dataset: LaminiDataset, folder: Path) -> None:
+    """The version's table, in its order, as one zstd parquet file and an HF `load_from_disk` folder,
+    both from one scan of the table (Arrow batches streamed from DuckDB).
+
+    Parquet is encoded by pyarrow on a worker thread (it releases the GIL) while this thread writes
+    the HF shards, so the two use both cores; at most two batches wait for the encoder.
+    """
     import pyarrow.parquet as pq
 
     reader = dataset.conn.execute(f"select * from {dataset.table}").to_arrow_reader(BATCH_ROWS)
-    with pq.ParquetWriter(folder / PARQUET_FILE, reader.schema, compression="zstd",
-                          use_dictionary=_DICTIONARY_COLUMNS) as writer:
+    hf = HfFolderWriter(folder / HF_FOLDER, reader.schema, dataset.version)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as encoder, \
+            pq.ParquetWriter(folder / PARQUET_FILE, reader.schema, compression="zstd",
+                             use_dictionary=_DICTIONARY_COLUMNS) as parquet:
+        in_flight: deque[Future[None]] = deque()
         for batch in reader:
-            writer.write_batch(batch)
+            in_flight.append(encoder.submit(parquet.write_batch, batch))
+            hf.write(batch)
+            while len(in_flight) > 2:
+                in_flight.popleft().result()
+        for future in in_flight:
+            future.result()
+    hf.close()
 
 
-def write_hf_dataset(folder: Path, version: str) -> None:
-    """`datasets.load_from_disk` folder of the parquet file beside it, fingerprinted by the version
-    (`Dataset.from_polars` would hash every row again; the version already names the content).
+class HfFolderWriter:
+    """A `datasets.load_from_disk` folder written from Arrow batches, fingerprinted by the version
+    (hashing every row again, as `Dataset.from_*` does, would cost what the version already says).
 
-    Written a shard at a time (at most HF_SHARD_BYTES of Arrow in memory, as `save_to_disk` shards
-    by default): each shard is saved by `datasets` itself, then the shards' files are gathered into
-    one folder whose state.json lists them all, as `save_to_disk` lists its own shards.
+    `datasets` itself writes the folder's metadata (state.json, dataset_info.json, the features in the
+    schema) from an empty table of the same schema; the rows go straight into Arrow IPC streams,
+    the files `save_to_disk` writes, a new shard each HF_SHARD_BYTES of Arrow (its default
+    max_shard_size). Measured at 2.58M rows: 1.8 s CPU against 11.7 s for `save_to_disk` per shard
+    from the parquet file.
     """
-    import datasets  # heavy import; only the export needs it
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from datasets.table import InMemoryTable
 
-    datasets.disable_progress_bars()
-    parquet = pq.ParquetFile(folder / PARQUET_FILE)
-    parts = folder / f".{HF_FOLDER}.parts"
-    saved: list[Path] = []
-    pending: list[pa.RecordBatch] = []
-    pending_bytes = 0
+    def __init__(self, target: Path, schema: pa.Schema, version: str) -> None:
+        import datasets  # heavy import; only the export needs it
+        import pyarrow as pa
+        from datasets.table import InMemoryTable
 
-    def save_shard() -> None:
-        table = pa.Table.from_batches(pending, schema=parquet.schema_arrow)
-        part = parts / str(len(saved))
-        datasets.Dataset(InMemoryTable(table), fingerprint=version).save_to_disk(str(part), num_shards=1)
-        saved.append(part)
+        datasets.disable_progress_bars()
+        self.target = target
+        template = target.parent / f".{target.name}.template"
+        datasets.Dataset(InMemoryTable(schema.empty_table()), fingerprint=version).save_to_disk(str(template), num_shards=1)
+        with pa.ipc.open_stream(template / "data-00000-of-00001.arrow") as empty:
+            self.schema = empty.schema  # the table's schema with the features `datasets` reads back
+        self.state = json.loads((template / "state.json").read_text(encoding="utf-8"))
+        target.mkdir()
+        (template / "dataset_info.json").rename(target / "dataset_info.json")
+        shutil.rmtree(template)
+        self.shards: list[Path] = []
+        self.stream: pa.ipc.RecordBatchStreamWriter | None = None
+        self.stream_bytes = 0
 
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-        pending.append(batch)
-        pending_bytes += batch.nbytes
-        if pending_bytes >= HF_SHARD_BYTES:
-            save_shard()
-            pending, pending_bytes = [], 0
-    if pending or not saved:
-        save_shard()
-    target = folder / HF_FOLDER
-    target.mkdir()
-    names = [f"data-{index:05d}-of-{len(saved):05d}.arrow" for index in range(len(saved))]
-    for part, name in zip(saved, names, strict=True):
-        (part / "data-00000-of-00001.arrow").rename(target / name)
-    state = json.loads((saved[0] / "state.json").read_text(encoding="utf-8"))
-    state["_data_files"] = [{"filename": name} for name in names]
-    (target / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-    (saved[0] / "dataset_info.json").rename(target / "dataset_info.json")
-    shutil.rmtree(parts)
+    def write(self, batch: pa.RecordBatch) -> None:
+        import pyarrow as pa
+
+        if self.stream is None or self.stream_bytes >= HF_SHARD_BYTES:
+            self._next_shard()
+        assert self.stream is not None
+        self.stream.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=self.schema))
+        self.stream_bytes += batch.nbytes
+
+    def close(self) -> None:
+        if self.stream is None:  # no rows: one empty shard, as save_to_disk writes
+            self._next_shard()
+        assert self.stream is not None
+        self.stream.close()
+        names = [f"data-{index:05d}-of-{len(self.shards):05d}.arrow" for index in range(len(self.shards))]
+        for shard, name in zip(self.shards, names, strict=True):
+            shard.rename(self.target / name)
+        self.state["_data_files"] = [{"filename": name} for name in names]
+        (self.target / "state.json").write_text(json.dumps(self.state, indent=2, sort_keys=True), encoding="utf-8")
+
+    def _next_shard(self) -> None:
+        import pyarrow as pa
+
+        if self.stream is not None:
+            self.stream.close()
+        shard = self.target / f".shard-{len(self.shards)}"
+        self.shards.append(shard)
+        self.stream = pa.ipc.new_stream(shard, self.schema)
+        self.stream_bytes = 0
 
 
-def write_alpaca_json(parquet: Path, folder: Path) -> None:
-    """Alpaca's `[{instruction, input, output}, ...]` plus `instruction_source`, in the parquet file's
-    order, streamed from it by DuckDB (one JSON array)."""
-    with duckdb.connect() as conn:
-        conn.execute(
-            f"""copy (select task_instruction as instruction, task_input as input, response as output, instruction_source
-                      from read_parquet({_sql_path(parquet)}))
-                to {_sql_path(folder / ALPACA_FILE)} (format json, array true)"""
-        )
+def write_alpaca_json(dataset: LaminiDataset, folder: Path) -> None:
+    """Alpaca's `[{instruction, input, output}, ...]` plus `instruction_source`, in the table's order,
+    written by DuckDB straight from the version's table (one JSON array)."""
+    dataset.conn.execute(
+        f"""copy (select task_instruction as instruction, task_input as input, response as output, instruction_source
+                  from {dataset.table})
+            to {_sql_path(folder / ALPACA_FILE)} (format json, array true)"""
+    )
 
 
 def _sql_path(path: Path) -> str:
@@ -102,7 +131,6 @@ def _sql_path(path: Path) -> str:
 
 def write_exports(dataset: LaminiDataset, folder: Path, card: str) -> None:
     """Every file of a version into `folder` (a staging folder that publish_dir renames into place)."""
-    write_parquet(dataset, folder)
-    write_hf_dataset(folder, dataset.version)
-    write_alpaca_json(folder / PARQUET_FILE, folder)
+    write_parquet_and_hf(dataset, folder)
+    write_alpaca_json(dataset, folder)
     (folder / CARD_FILE).write_text(card, encoding="utf-8")

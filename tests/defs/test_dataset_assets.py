@@ -149,7 +149,7 @@ def test_a_crash_mid_export_leaves_no_version(tmp_path: Path, write_config, stat
         raise OSError("disk full while writing hf_dataset")
 
     with monkeypatch.context() as patch:  # (monkeypatch.undo would undo the state folder too)
-        patch.setattr(exports, "write_hf_dataset", crash)
+        patch.setattr(exports.HfFolderWriter, "write", crash)
         failed = materialize(defs, ["lamini_dataset"], raise_on_error=False)
     assert not failed.success
     root = state_dir / "artifacts" / "lamini_dataset"
