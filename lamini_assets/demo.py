@@ -28,7 +28,7 @@ from lamini_assets.teacher import OFFLINE_DESCRIPTION
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def materialisation_stages(defs: dg.Definitions) -> list[tuple[list[dg.AssetKey], Sequence[str | None]]]:
+def materialisation_stages(defs: dg.Definitions) -> list[tuple[list[dg.AssetKey], dg.PartitionsDefinition | None]]:
     """Asset keys in dependency order, grouped into runs that share one partitions definition.
 
     A multi-asset's keys stay together (Dagster cannot run part of one) at its deepest key's level.
@@ -36,19 +36,30 @@ def materialisation_stages(defs: dg.Definitions) -> list[tuple[list[dg.AssetKey]
     graph = defs.resolve_asset_graph()
     level_of = {key: depth for depth, level in enumerate(graph.toposorted_asset_keys_by_level) for key in level}
     nodes = sorted(
-        (max(level_of[key] for key in assets_def.keys), sorted(assets_def.keys), assets_def.partitions_def)
-        for assets_def in defs.assets
-        if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable
+        (
+            (max(level_of[key] for key in assets_def.keys), sorted(assets_def.keys), assets_def.partitions_def)
+            for assets_def in defs.assets
+            if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable
+        ),
+        key=lambda node: (node[0], node[1]),
     )
-    stages: list[tuple[list[dg.AssetKey], Sequence[str | None]]] = []
+    stages: list[tuple[list[dg.AssetKey], dg.PartitionsDefinition | None]] = []
     current_def: object = object()
     for _, keys, partitions_def in nodes:
         if stages and partitions_def == current_def:
             stages[-1][0].extend(keys)
             continue
         current_def = partitions_def
-        stages.append((list(keys), partitions_def.get_partition_keys() if partitions_def else [None]))
+        stages.append((list(keys), partitions_def))
     return stages
+
+
+def partition_keys(partitions_def: dg.PartitionsDefinition | None, instance: dg.DagsterInstance) -> Sequence[str | None]:
+    """Every partition of a stage, read when the stage starts: response shards are registered by the
+    `instructions` stage before them."""
+    if partitions_def is None:
+        return [None]
+    return partitions_def.get_partition_keys(dynamic_partitions_store=instance)
 
 
 def show_teacher_progress() -> None:
@@ -70,8 +81,8 @@ def run_demo() -> int:
     defs = build_definitions(config_path)
     instance = dg.DagsterInstance.get()
     assets = [*defs.assets, *(defs.asset_checks or [])]
-    for keys, partition_keys in materialisation_stages(defs):
-        for partition_key in partition_keys:
+    for keys, partitions_def in materialisation_stages(defs):
+        for partition_key in partition_keys(partitions_def, instance):
             label = ", ".join(key.to_user_string() for key in keys)
             print(f"materialising {label}" + (f" [{partition_key}]" if partition_key else ""), flush=True)
             result = dg.materialize(

@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from lamini_assets.generation.shards import in_shard_sql
 from lamini_assets.warehouse import checked_identifier, table_exists
 
 
@@ -71,45 +72,69 @@ def count_dedup_coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(zip(names, (int(value) for value in found or (0,) * 5)))
 
 
-def count_unanswered(conn: duckdb.DuckDBPyConnection, instruction_source: str) -> dict[str, int]:
-    """Instructions of one source without a `responses` row (answered or error), and responses
-    whose instruction is no longer in `instructions`: non-zero when responses are out of date."""
+def _shard_filter(shard: tuple[int, int] | None) -> tuple[str, dict[str, int]]:
+    """SQL restricting rows to one response shard (index, count) of their source; none when None."""
+    if shard is None:
+        return "", {}
+    index, count = shard
+    return f" and {in_shard_sql()}", {"shard": index, "shard_count": count}
+
+
+def count_unanswered(
+    conn: duckdb.DuckDBPyConnection, instruction_source: str, shard: tuple[int, int] | None = None
+) -> dict[str, int]:
+    """Instructions of one source (or of one response shard of it: (index, count)) without a
+    `responses` row (answered or error), and responses whose instruction is no longer in
+    `instructions`: non-zero when responses are out of date."""
+    in_shard, shard_params = _shard_filter(shard)
     if not table_exists(conn, "instructions"):
         return {"instructions": 0, "responses": 0, "unanswered": 0, "orphan_responses": 0}
     if not table_exists(conn, "responses"):
-        asked = count_rows(conn, "instructions", "instruction_source", instruction_source)["rows"]
-        return {"instructions": asked, "responses": 0, "unanswered": asked, "orphan_responses": 0}
+        asked = conn.execute(
+            f"select count(*) from main.instructions where instruction_source = $source{in_shard}",
+            {"source": instruction_source, **shard_params},
+        ).fetchone()
+        asked_rows = int(asked[0]) if asked else 0
+        return {"instructions": asked_rows, "responses": 0, "unanswered": asked_rows, "orphan_responses": 0}
     found = conn.execute(
-        """
-        with asked as (select instruction_id from main.instructions where instruction_source = $source),
-        answered as (select instruction_id from main.responses where instruction_source = $source)
+        f"""
+        with asked as (select instruction_id from main.instructions where instruction_source = $source{in_shard}),
+        answered as (select instruction_id from main.responses where instruction_source = $source{in_shard})
         select
             (select count(*) from asked),
             (select count(*) from answered),
             (select count(*) from asked anti join answered using (instruction_id)),
             (select count(*) from answered anti join asked using (instruction_id))
         """,
-        {"source": instruction_source},
+        {"source": instruction_source, **shard_params},
     ).fetchone()
     names = ("instructions", "responses", "unanswered", "orphan_responses")
     return dict(zip(names, (int(value) for value in found or (0,) * 4)))
 
 
-def response_shares(conn: duckdb.DuckDBPyConnection, instruction_source: str) -> dict[str, int | float]:
-    """Responses of one source: how many failed (finish_reason 'error') and were truncated, and their shares."""
+def response_shares(
+    conn: duckdb.DuckDBPyConnection, instruction_source: str, shard: tuple[int, int] | None = None
+) -> dict[str, int | float]:
+    """Responses of one source (or one shard of it): how many failed (finish_reason 'error') and were
+    truncated, and their shares; and the rows beyond the first of each instruction_id (0 when unique)."""
     if not table_exists(conn, "responses"):
-        return {"responses": 0, "failed": 0, "truncated": 0, "failed_share": 0.0, "truncated_share": 0.0}
-    rows, failed, truncated = conn.execute(
-        """
-        select count(*), count(*) filter (where finish_reason = 'error'), count(*) filter (where truncated)
-        from main.responses where instruction_source = $source
+        return {"responses": 0, "failed": 0, "truncated": 0, "failed_share": 0.0, "truncated_share": 0.0,
+                "distinct_ids": 0, "repeated_ids": 0}
+    in_shard, shard_params = _shard_filter(shard)
+    rows, failed, truncated, distinct = conn.execute(
+        f"""
+        select count(*), count(*) filter (where finish_reason = 'error'), count(*) filter (where truncated),
+               count(distinct instruction_id)
+        from main.responses where instruction_source = $source{in_shard}
         """,
-        {"source": instruction_source},
-    ).fetchone() or (0, 0, 0)
+        {"source": instruction_source, **shard_params},
+    ).fetchone() or (0, 0, 0, 0)
     return {
         "responses": rows,
         "failed": failed,
         "truncated": truncated,
         "failed_share": round(failed / rows, 6) if rows else 0.0,
         "truncated_share": round(truncated / rows, 6) if rows else 0.0,
+        "distinct_ids": distinct,
+        "repeated_ids": rows - distinct,
     }

@@ -183,6 +183,32 @@ def replace_partition(
         raise
 
 
+def replace_where(
+    conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, condition: str, params: Mapping[str, Any],
+) -> int:
+    """Atomically delete the rows matching a SQL `condition` (named $parameters from `params`) and
+    insert `frame`, creating the table (even empty) if needed; returns the rows deleted. For a
+    slice that is not a set of column values (a response shard: a hash of the id)."""
+    table = checked_identifier(table)
+    conn.execute("begin transaction")
+    try:
+        _create_like(conn, table, frame)
+        deleted = conn.execute(f"delete from main.{table} where {condition}", dict(params)).fetchone()
+        arrow_frame = frame.to_arrow()  # noqa: F841
+        conn.execute(f"insert into main.{table} select * from arrow_frame")
+        conn.execute("commit")
+    except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk (at insert or commit)
+        _rollback(conn)
+        raise WarehouseWriteError(
+            f"table main.{table}: writing {frame.height} rows for {dict(params)} failed and was rolled back "
+            f"(the table keeps its previous rows): {error}"
+        ) from error
+    except BaseException:
+        _rollback(conn)
+        raise
+    return int(deleted[0]) if deleted else 0
+
+
 def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
     try:
         conn.execute("rollback")

@@ -16,6 +16,7 @@ from celery import Celery
 
 from lamini_assets.config import load_config
 from lamini_assets.defs import build_definitions
+from lamini_assets.defs.partitions import RESPONSE_SHARDS, response_partition_key
 from lamini_assets.defs.execution import celery_worker_yaml
 from lamini_assets.schema import INSTRUCTION_SOURCES
 from tests.support.dagster_runs import SEED_SQL_AND_TOPICS, materialize
@@ -85,6 +86,12 @@ def test_celery_backfill_of_seven_sources_writes_every_row_once(state_dir: Path,
         try:
             wait_for_workers(broker, workers, tmp_path)
             with dagster_server("dagster dev") as port:
+                # A fresh instance has no response shard yet: the response_shard_keys sensor (run by the
+                # daemon) registers shard 0000, so the backfill holds one shard per source.
+                deadline = time.monotonic() + 120
+                while not instance.has_dynamic_partition(RESPONSE_SHARDS, "0000") and time.monotonic() < deadline:
+                    time.sleep(1)
+                assert instance.has_dynamic_partition(RESPONSE_SHARDS, "0000")
                 launched = graphql(port, LAUNCH_BACKFILL, {"params": {
                     "assetSelection": [{"path": [name]} for name in TEACHER_ASSETS],
                     "partitionNames": list(INSTRUCTION_SOURCES),
@@ -102,7 +109,8 @@ def test_celery_backfill_of_seven_sources_writes_every_row_once(state_dir: Path,
 
     # Steps ran on both workers, and only there.
     runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": launched["backfillId"]}))
-    assert len(runs) == len(INSTRUCTION_SOURCES) and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    # One run per source's instructions, then one per shard (another partitions definition, another run).
+    assert len(runs) == 2 * len(INSTRUCTION_SOURCES) and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
     steps_by_worker: Counter[str] = Counter()
     for run in runs:
         for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
@@ -123,7 +131,8 @@ def test_celery_backfill_of_seven_sources_writes_every_row_once(state_dir: Path,
             assert duplicates == 0, table
             reported = {
                 key: instance.fetch_materializations(
-                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(table), asset_partitions=[key]), limit=1
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(table), asset_partitions=[
+                        key if table == "instructions" else response_partition_key(key)]), limit=1
                 ).records[0].asset_materialization.metadata["dagster/row_count"].value
                 for key in INSTRUCTION_SOURCES
             }

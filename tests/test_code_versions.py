@@ -55,6 +55,13 @@ def test_python_code_versions_follow_what_changes_their_output(tmp_path: Path, m
     moved = code_versions(priority)
     assert moved["seed_copy_ranks"] != base["seed_copy_ranks"] and moved["instructions"] == base["instructions"]
 
+    resharded = tmp_path / "resharded.yaml"
+    document = yaml.safe_load(demo)
+    document["responses"] = {**document.get("responses", {}), "shard_rows": 500}
+    resharded.write_text(yaml.safe_dump(document))
+    sharded = code_versions(resharded)
+    assert sharded["responses"] != base["responses"] and sharded["instructions"] == base["instructions"]
+
     from lamini_assets.defs import automation
 
     monkeypatch.setattr(automation, "RESPONSE_TEMPLATE_VERSION", "lamini-response@2")

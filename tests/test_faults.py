@@ -22,14 +22,14 @@ from lamini_assets.defs import build_definitions
 from lamini_assets.sources import SourceSpec
 from lamini_assets.sources.registry import load_source
 from lamini_assets.warehouse import WarehouseWriteError, replace_partition
-from tests.support.dagster_runs import SEED_SQL_AND_TOPICS, materialize
+from lamini_assets.defs.partitions import response_partition_key
+from tests.support.dagster_runs import INSTRUCTION_ASSETS, SEED_SQL_AND_TOPICS, materialize, materialize_source
 from tests.support.loopback_openai import LoopbackSettings, start_loopback_server
 from tests.support.pipeline_configs import demo_config_with
 from tests.support.services import small_disk, stop_process_group
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 from tests.support.paths import SHARED_DATA
-TEACHER_ASSETS = ["instructions", "instruction_rejects", "responses"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,10 @@ def assert_tables_whole(database: Path, instance: dg.DagsterInstance, partitions
     with duckdb.connect(str(database), read_only=True) as conn:
         for table in ("instructions", "responses"):
             counts = dict(conn.execute(f"select instruction_source, count(*) from {table} group by 1").fetchall())  # noqa: S608
-            assert counts == {key: latest_row_count(instance, table, key) for key in partitions}, table
+            # Each source here has one response shard ("<source>|0000").
+            latest = {key: latest_row_count(instance, table, key if table == "instructions" else response_partition_key(key))
+                      for key in partitions}
+            assert counts == latest, table
             (duplicates,) = conn.execute(
                 f"select count(*) - count(distinct (instruction_source, instruction_id)) from {table}"  # noqa: S608
             ).fetchone()
@@ -98,7 +101,8 @@ def test_two_backfills_at_once_share_duckdb_and_cache_without_loss(state_dir: Pa
         counts = {
             int(record.asset_materialization.metadata["dagster/row_count"].value)
             for record in instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("responses"), asset_partitions=[partition]), limit=10
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("responses"),
+                                      asset_partitions=[response_partition_key(partition)]), limit=10
             ).records
         }
         assert len(counts) == 1, (partition, counts)
@@ -121,22 +125,22 @@ def test_sigterm_mid_run_stops_cleanly_keeps_finished_work_and_fails_the_run(sta
         defs = build_definitions()
         instance = dg.DagsterInstance.get()
         prepare_upstream(defs, instance)
-        materialize(defs, TEACHER_ASSETS, "original_flan", instance=instance)  # finished work from an earlier run
-        flan_rows = latest_row_count(instance, "responses", "original_flan")
+        materialize_source(defs, "original_flan", instance=instance)  # finished work from an earlier run
+        flan_rows = latest_row_count(instance, "responses", response_partition_key("original_flan"))
+        materialize(defs, INSTRUCTION_ASSETS, "alpaca", instance=instance)
+        alpaca = response_partition_key("alpaca")  # its one response shard
 
-        # `alpaca` passes its seeds through, so every teacher call of this run is a response; at 0.5 s a
-        # call, one at a time, its responses step runs for ~30 s.
+        # `alpaca` passes its seeds through; at 0.5 s a call, one at a time, its shard runs for ~30 s.
         server.settings.latency_seconds = 0.5
         server.app.reset_counters()
         command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-f", "definitions.py",
-                   "--select", ",".join(TEACHER_ASSETS), "--partition", "alpaca"]
+                   "--select", "responses,teacher_failures", "--partition", str(alpaca)]
         run = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline and run.poll() is None:
-                if "alpaca" in instance.get_materialized_partitions(dg.AssetKey("instructions")) and \
-                        server.stats()["total_requests"] >= 6:
+                if server.stats()["total_requests"] >= 6:
                     break
                 time.sleep(0.2)
             assert run.poll() is None, run.communicate()[0][-3000:]
@@ -147,11 +151,11 @@ def test_sigterm_mid_run_stops_cleanly_keeps_finished_work_and_fails_the_run(sta
             stop_process_group(run)
         assert run.returncode != 0
 
-        (record,) = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": "alpaca"}), limit=1)
+        (record,) = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": str(alpaca)}), limit=1)
         assert record.dagster_run.status == dg.DagsterRunStatus.FAILURE, (record.dagster_run.status, output[-3000:])
-        # Finished work stays: the instructions step's rows and materialisation, the earlier partition.
+        # Finished work stays: the instructions' rows and materialisation, the earlier partition.
         assert "alpaca" in instance.get_materialized_partitions(dg.AssetKey("instructions"))
-        assert "alpaca" not in instance.get_materialized_partitions(dg.AssetKey("responses"))
+        assert str(alpaca) not in instance.get_materialized_partitions(dg.AssetKey("responses"))
         with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
             per_source = dict(conn.execute("select instruction_source, count(*) from responses group by 1").fetchall())
             (instruction_rows,) = conn.execute("select count(*) from instructions where instruction_source = 'alpaca'").fetchone()
@@ -162,10 +166,10 @@ def test_sigterm_mid_run_stops_cleanly_keeps_finished_work_and_fails_the_run(sta
         # as they arrive; at most the one call in flight at the stop is lost).
         server.settings.latency_seconds = 0.02
         server.app.reset_counters()
-        result = materialize(defs, ["responses"], "alpaca", instance=instance)
+        result = materialize(defs, ["responses"], alpaca, instance=instance)
         assert result.success
         assert instruction_rows - answered_before_stop <= server.stats()["total_requests"] <= instruction_rows - answered_before_stop + 1
-        assert latest_row_count(instance, "responses", "alpaca") == instruction_rows
+        assert latest_row_count(instance, "responses", alpaca) == instruction_rows
     finally:
         server.stop()
 

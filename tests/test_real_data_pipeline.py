@@ -58,7 +58,10 @@ def teacher_materialisations(instance: dg.DagsterInstance, after: int | None) ->
             materialization = record.asset_materialization
             values = {name: value.value for name, value in materialization.metadata.items()}
             values["data_version"] = materialization.tags.get("dagster/data_version")
-            found[(asset, materialization.partition)] = values
+            # Every source here is below responses.shard_rows: one response shard each ("original_p3|0000").
+            source, _, shard = materialization.partition.partition("|")
+            assert shard in ("", "0000"), materialization.partition
+            found[(asset, source)] = values
     return found
 
 

@@ -12,6 +12,7 @@ ASSET_QUERY = """
     description
     isPartitioned
     partitionKeys
+    partitionDefinition { dimensionTypes { name type dynamicPartitionsDefinitionName } }
     kinds
     assetChecksOrError { ... on AssetChecks { checks { name } } }
   }
@@ -35,7 +36,13 @@ def test_webserver_serves_graph_groups_partitions_and_checks(state_dir: Path) ->
 
     responses = by_key["responses"]
     assert responses["groupName"] == "teacher"
-    assert sorted(responses["partitionKeys"]) == [
+    # instruction_source x response shard; no shard exists before an `instructions` step registers one.
+    assert responses["partitionDefinition"]["dimensionTypes"] == [
+        {"name": "instruction_source", "type": "STATIC", "dynamicPartitionsDefinitionName": None},
+        {"name": "shard", "type": "DYNAMIC", "dynamicPartitionsDefinitionName": "response_shards"},
+    ]
+    assert responses["partitionKeys"] == []
+    assert sorted(by_key["instructions"]["partitionKeys"]) == [
         "alpaca", "generated_flan", "generated_p3", "original_flan", "original_p3",
         "self_instruct_with_topic", "self_instruct_without_topic",
     ]

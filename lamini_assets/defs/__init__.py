@@ -47,7 +47,8 @@ def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:
             training.evaluation_only_not_in_training,
             *diversity.diversity_checks,
         ],
-        sensors=[automation_sensor, *([read_snapshot_sensor(config)] if config.storage.read_snapshot else [])],
+        sensors=[automation_sensor, teacher.response_shard_keys,
+                 *([read_snapshot_sensor(config)] if config.storage.read_snapshot else [])],
         resources=build_resources(config, str(path.resolve())),
         executor=executor_for(config.execution),
     )

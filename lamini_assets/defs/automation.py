@@ -45,7 +45,8 @@ def code_versions(config: PipelineConfig) -> dict[str, str]:
         "wikipedia_topics": code_version(config.generation.topics.model_dump()),
         "instructions": generation,
         "instruction_rejects": generation,
-        "responses": code_version(RESPONSE_TEMPLATE_VERSION, teacher),
+        # shard_rows: a new shard layout shows every shard stale (rerunning them moves rows, never copies).
+        "responses": code_version(RESPONSE_TEMPLATE_VERSION, teacher, config.responses.shard_rows),
         "lamini_dataset": code_version(DATASET_FORMAT_VERSION, HF_FOLDER, config.dataset.model_dump()),
     }
 

@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from lamini_assets.defs.checks import ids_unique_check, partition_has_rows_check
 from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
-from lamini_assets.defs.partitions import instruction_source_partitions
+from lamini_assets.defs.partitions import instruction_source_partitions, register_response_shards
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation import TopicSelection, select_topics
 from lamini_assets.generation.topics import TOPIC_SCHEMA
@@ -119,12 +119,14 @@ def instructions(
         replace_partition(conn, "instructions", partition.rows, {"instruction_source": label})
         replace_partition(conn, "instruction_rejects", partition.rejects, {"instruction_source": label})
         replace_partition(conn, "teacher_failures", partition.failures, {"asset": "instructions", "instruction_source": label})
+    # The source's response shards (partitions of `responses`), from its row count.
+    shards = register_response_shards(context.instance, partition.rows.height, config.responses.shard_rows)
     # Content-hash data versions: rematerialising a partition with the same rows leaves its
     # responses up to date; changed rows mark only this source's responses stale.
     yield dg.MaterializeResult(
         asset_key="instructions",
         metadata={**table_metadata(partition.rows, "instructions"), **counts_metadata(partition.counts), **extra_metadata,
-                  **config_metadata(config)},
+                  "response_shards": shards, **config_metadata(config)},
         data_version=dg.DataVersion(table_version(partition.rows)),
     )
     yield dg.MaterializeResult(

@@ -1,17 +1,48 @@
-"""Teacher stage: the teacher's response to every instruction."""
+"""Teacher stage: the teacher's response to every instruction, one shard of a source at a time."""
 
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.defs.checks import ids_unique_check, partition_has_rows_check
+from lamini_assets.defs.checks import expected_empty
 from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
-from lamini_assets.defs.partitions import instruction_source_partitions
+from lamini_assets.defs.partitions import (
+    RESPONSE_SHARDS,
+    register_response_shards,
+    response_partitions,
+    response_shard_partitions,
+)
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation.partitions import answer_instructions
+from lamini_assets.generation.shards import (
+    in_shard_sql,
+    read_shard,
+    replace_shard,
+    shard_count,
+    shard_index,
+    shard_key,
+    source_rows,
+)
 from lamini_assets.validation import count_unanswered, response_shares
-from lamini_assets.warehouse import read_table, replace_partition, table_version
+from lamini_assets.warehouse import table_version
+
+
+def response_shard(partition_key: str) -> tuple[str, int]:
+    """(instruction_source, shard index) of a `responses` partition key ("alpaca|0003")."""
+    keys = response_partitions.get_partition_key_from_str(str(partition_key)).keys_by_dimension
+    return keys["instruction_source"], shard_index(keys["shard"])
+
+
+def _failures_of_shard(conn: duckdb.DuckDBPyConnection, source: str, shard: int, count: int) -> pl.DataFrame:
+    """The source's failed generation calls, and the failed response calls of this shard."""
+    return conn.execute(
+        "select * from main.teacher_failures where instruction_source = $source"
+        f" and (asset = 'instructions' or (asset = 'responses' and {in_shard_sql('row_id')}))",
+        {"source": source, "shard": shard, "shard_count": count},
+    ).pl()
 
 
 @dg.multi_asset(
@@ -22,10 +53,11 @@ from lamini_assets.warehouse import read_table, replace_partition, table_version
             group_name="teacher",
             kinds={"duckdb", "openai"},
             description=(
-                "The teacher's answer to every instruction of the partition, with LaMini's concise-answer system "
-                "message. Cached by content: new instructions are the only calls. Failed calls stay as rows with "
-                "their error (and in teacher_failures); truncated answers are kept and flagged. Its data version "
-                "is a hash of the partition's rows."
+                "The teacher's answer to every instruction, with LaMini's concise-answer system message; one "
+                "partition per instruction_source x shard (about responses.shard_rows rows each; a row's shard is "
+                "a hash of its instruction_id). Cached by content: new instructions are the only calls. Failed "
+                "calls stay as rows with their error (and in teacher_failures); truncated answers are kept and "
+                "flagged. A shard's data version is a hash of its rows."
             ),
         ),
         dg.AssetSpec(
@@ -34,37 +66,48 @@ from lamini_assets.warehouse import read_table, replace_partition, table_version
             group_name="teacher",
             kinds={"duckdb"},
             description=(
-                "Teacher calls of this source that still failed after their retries: generation calls (written "
-                "when `instructions` runs) and response calls, with error class, message, attempts and time. "
-                "Rematerialising retries just these calls; the rest come from the cache."
+                "Teacher calls that still failed after their retries: the source's generation calls (written "
+                "when `instructions` runs) and this shard's response calls, with error class, message, attempts "
+                "and time. Rematerialising a shard retries just its failed calls; the rest come from the cache."
             ),
         ),
     ],
-    partitions_def=instruction_source_partitions,
-    pool=TEACHER_POOL,
+    partitions_def=response_partitions,
+    pool=TEACHER_POOL,  # parallel shards (and generation steps) share the teacher's budget
     can_subset=True,  # `responses` alone may be selected; the failures table is written either way
 )
 def responses(
     context: dg.AssetExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource, teacher: TeacherResource
 ) -> Iterator[dg.MaterializeResult]:
-    label = context.partition_key
+    label, shard = response_shard(context.partition_key)
+    config = pipeline.load()
     with duckdb.get_connection() as conn:
-        instructions = read_table(conn, "instructions", "instruction_source", [label])
+        source_size = source_rows(conn, label)
+        count = shard_count(source_size, config.responses.shard_rows)
+        instructions = read_shard(conn, "instructions", label, shard, count, ["instruction_id", "instruction", "input"])
+    # Normally the instructions step registered these keys; a smaller responses.shard_rows since needs more.
+    register_response_shards(context.instance, source_size, config.responses.shard_rows)
+    if shard >= count:
+        context.log.info(f"{label} has {count} shard(s) of {source_size} instructions: shard {shard:04d} is empty")
     client = teacher.client(context.log.info)
     partition = answer_instructions(label, instructions, client)
     with duckdb.get_connection() as conn:
-        replace_partition(conn, "responses", partition.rows, {"instruction_source": label})
-        replace_partition(conn, "teacher_failures", partition.failures, {"asset": "responses", "instruction_source": label})
-        failures = read_table(conn, "teacher_failures", "instruction_source", [label])
+        replaced = replace_shard(conn, "responses", partition.rows, label, shard, count)
+        replace_shard(conn, "teacher_failures", partition.failures, label, shard, count, id_column="row_id",
+                      where={"asset": "responses"})
+        failures = _failures_of_shard(conn, label, shard, count)
+    shard_metadata = {"shard": f"{shard:04d}", "source_shards": count, "source_instructions": source_size,
+                      "rows_replaced": replaced}
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "responses" in selected:
         yield dg.MaterializeResult(
             asset_key="responses",
             metadata={
                 **table_metadata(partition.rows, "responses"),
+                **shard_metadata,
                 **counts_metadata(partition.counts),
                 **teacher_metadata(client, partition.teacher_stats),
-                **config_metadata(pipeline.load()),
+                **config_metadata(config),
             },
             data_version=dg.DataVersion(table_version(partition.rows)),
         )
@@ -74,51 +117,121 @@ def responses(
             asset_key="teacher_failures",
             metadata={
                 **table_metadata(failures, "teacher_failures"),
+                **shard_metadata,
                 "failed_generation_calls": by_asset.get("instructions", 0),
                 "failed_response_calls": by_asset.get("responses", 0),
+                **config_metadata(config),
             },
             data_version=dg.DataVersion(table_version(failures.drop("failed_at"))),
         )
 
 
+def _shard_of_check(
+    context: dg.AssetCheckExecutionContext, conn: duckdb.DuckDBPyConnection, shard_rows: int
+) -> tuple[str, int, int]:
+    """(source, shard, the source's shard count now) of the partition a check runs on."""
+    label, shard = response_shard(context.partition_key)
+    return label, shard, shard_count(source_rows(conn, label), shard_rows)
+
+
 @dg.asset_check(
-    asset="responses", partitions_def=instruction_source_partitions, blocking=True,
+    asset="responses", name="partition_has_rows", partitions_def=response_partitions, blocking=True,
     description=(
-        "Every instruction of the source has a responses row (answered or error) and every response still has "
+        "The shard has at least one row (only a warning when the config leaves the source empty, or the "
+        "shard lies beyond the source's shard count)."
+    ),
+)
+def shard_has_rows(
+    context: dg.AssetCheckExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    config = pipeline.load()
+    with duckdb.get_connection() as conn:
+        label, shard, count = _shard_of_check(context, conn, config.responses.shard_rows)
+        found = response_shares(conn, label, (shard, count))
+    reason = expected_empty(config, "instruction_source", label)
+    if reason is None and shard >= count:
+        reason = f"{label} has {count} shard(s) (responses.shard_rows: {config.responses.shard_rows})"
+    severity = dg.AssetCheckSeverity.WARN if reason else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(passed=found["responses"] > 0, severity=severity,
+                               metadata={"rows": found["responses"], "source_shards": count, "expected_empty": reason or "no"})
+
+
+@dg.asset_check(
+    asset="responses", name="instruction_ids_unique", partitions_def=response_partitions, blocking=True,
+    description="No instruction_id appears twice in the shard.",
+)
+def shard_ids_unique(
+    context: dg.AssetCheckExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        label, shard, count = _shard_of_check(context, conn, pipeline.load().responses.shard_rows)
+        found = response_shares(conn, label, (shard, count))
+    metadata = {name: found[name] for name in ("responses", "distinct_ids", "repeated_ids")}
+    return dg.AssetCheckResult(passed=found["repeated_ids"] == 0, metadata=metadata)
+
+
+@dg.asset_check(
+    asset="responses", partitions_def=response_partitions, blocking=True,
+    description=(
+        "Every instruction of the shard has a responses row (answered or error) and every response still has "
         "its instruction. Fails when instructions changed after responses were built."
     ),
 )
-def every_instruction_answered(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def every_instruction_answered(
+    context: dg.AssetCheckExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
     with duckdb.get_connection() as conn:
-        found = count_unanswered(conn, context.partition_key)
-    return dg.AssetCheckResult(passed=found["unanswered"] == found["orphan_responses"] == 0, metadata=found)
+        label, shard, count = _shard_of_check(context, conn, pipeline.load().responses.shard_rows)
+        found = count_unanswered(conn, label, (shard, count))
+    return dg.AssetCheckResult(passed=found["unanswered"] == found["orphan_responses"] == 0,
+                               metadata={**found, "source_shards": count})
 
 
 def _share_check(kind: str, limit_key: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset="responses", name=f"{kind}_share_under_limit", partitions_def=instruction_source_partitions,
+        asset="responses", name=f"{kind}_share_under_limit", partitions_def=response_partitions,
         blocking=True,
         description=(
-            f"Share of {kind} responses: any warns; above responses.{limit_key} of the partition it fails (ERROR)."
+            f"Share of {kind} responses: any warns; above responses.{limit_key} of the shard it fails (ERROR)."
         ),
     )
     def share_under_limit(
         context: dg.AssetCheckExecutionContext, pipeline: PipelineConfigResource, duckdb: DuckDBResource
     ) -> dg.AssetCheckResult:
+        config = pipeline.load()
         with duckdb.get_connection() as conn:
-            found = response_shares(conn, context.partition_key)
-        limit = getattr(pipeline.load().responses, limit_key)
+            label, shard, count = _shard_of_check(context, conn, config.responses.shard_rows)
+            found = response_shares(conn, label, (shard, count))
+        limit = getattr(config.responses, limit_key)
         share = found[f"{kind}_share"]
         severity = dg.AssetCheckSeverity.ERROR if share > limit else dg.AssetCheckSeverity.WARN
-        return dg.AssetCheckResult(passed=found[kind] == 0, severity=severity, metadata={**found, "limit": limit})
+        metadata = {name: found[name] for name in ("responses", "failed", "truncated", "failed_share", "truncated_share")}
+        return dg.AssetCheckResult(passed=found[kind] == 0, severity=severity, metadata={**metadata, "limit": limit})
 
     return share_under_limit
 
 
 response_checks = [
-    partition_has_rows_check("responses", "instruction_source", instruction_source_partitions),
-    ids_unique_check("responses", "instruction_source", instruction_source_partitions),
+    shard_has_rows,
+    shard_ids_unique,
     every_instruction_answered,
     _share_check("failed", "max_failed_share"),
     _share_check("truncated", "max_truncated_share"),
 ]
+
+
+@dg.sensor(
+    name="response_shard_keys",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description=(
+        "Registers response shard 0000 (every source has it) in a fresh instance, so the first backfill of "
+        "instructions + responses from the UI includes one shard per source. A source's further shards are "
+        "registered by its instructions step."
+    ),
+)
+def response_shard_keys(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    first = shard_key(0)
+    if context.instance.has_dynamic_partition(RESPONSE_SHARDS, first):
+        return dg.SkipReason(f"response shard {first} is registered")
+    return dg.SensorResult(dynamic_partitions_requests=[response_shard_partitions.build_add_request([first])])

@@ -61,13 +61,18 @@ class InstructionFilterConfig(BaseModel):
 
 
 class ResponsesConfig(BaseModel):
-    """Limits of the `responses` checks: any failed or truncated answer warns; above these shares of a
-    partition's rows the check fails (ERROR, blocking the dataset in the same run)."""
+    """The `responses:` section: its shard size, and the limits of its checks (any failed or truncated
+    answer warns; above these shares of a shard's rows the check fails, ERROR, blocking the dataset in
+    the same run)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_failed_share: float = Field(0.01, ge=0.0, le=1.0)  # calls that still failed after their retries
     max_truncated_share: float = Field(0.05, ge=0.0, le=1.0)  # answers cut off by max_tokens
+    # Rows per response shard (a partition of `responses`): a source of R instructions has
+    # ceil(R / shard_rows) shards. Sized so a shard's teacher calls outlast a launched run's ~20 s
+    # start by far (bench/response_shards.py; README "Response shards").
+    shard_rows: int = Field(20_000, ge=1)
 
 
 class GenerationConfig(BaseModel):

@@ -15,10 +15,18 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 from lamini_assets.defs import build_definitions
 from lamini_assets.demo import QUIET_RUN_CONFIG
 from lamini_assets.warehouse import read_table, replace_partition
-from tests.support.dagster_runs import PROJECT_ROOT, SEED_SQL_AND_TOPICS, SHARED_DATA, TOPICS_SAMPLE, materialize
+from lamini_assets.defs.partitions import response_partition_key
+from tests.support.dagster_runs import (
+    INSTRUCTION_ASSETS,
+    PROJECT_ROOT,
+    SEED_SQL_AND_TOPICS,
+    SHARED_DATA,
+    TOPICS_SAMPLE,
+    materialize,
+    materialize_source,
+)
 from tests.support.loopback_openai import Fault, LoopbackServer, LoopbackSettings, start_loopback_server
 
-TEACHER_ASSETS = ["instructions", "instruction_rejects", "responses"]
 ALPACA_SAMPLE = PROJECT_ROOT / "data" / "sample" / "alpaca_data.json"
 
 
@@ -77,10 +85,11 @@ def test_changed_instructions_make_responses_incomplete_and_stale_for_that_sourc
     defs = build_definitions(config)
     build_seeds(defs, instance)
     for label in ("alpaca", "original_p3"):
-        materialize(defs, TEACHER_ASSETS, label, instance=instance)
+        materialize_source(defs, label, instance=instance)
     resolver = get_stale_status_resolver(instance, [*defs.assets])
     responses = dg.AssetKey("responses")
-    assert {resolver.get_status(responses, label) for label in ("alpaca", "original_p3")} == {StaleStatus.FRESH}
+    alpaca, original_p3 = response_partition_key("alpaca"), response_partition_key("original_p3")  # one shard each
+    assert {resolver.get_status(responses, key) for key in (alpaca, original_p3)} == {StaleStatus.FRESH}
 
     # The P3 pool grows; both original sources are rematerialised, but only original_p3's rows change.
     config.write_text(pipeline_yaml(4), encoding="utf-8")
@@ -90,29 +99,32 @@ def test_changed_instructions_make_responses_incomplete_and_stale_for_that_sourc
         materialize(defs, ["instructions", "instruction_rejects"], label, instance=instance)
 
     resolver = get_stale_status_resolver(instance, [*defs.assets])
-    assert resolver.get_status(responses, "original_p3") == StaleStatus.STALE
-    assert resolver.get_status(responses, "alpaca") == StaleStatus.FRESH
+    # The source's shards follow its instructions (Dagster's inferred MultiToSingleDimensionPartitionMapping).
+    assert resolver.get_status(responses, original_p3) == StaleStatus.STALE
+    assert resolver.get_status(responses, alpaca) == StaleStatus.FRESH
 
-    answered = run_checks(defs, instance, "responses", "original_p3")["every_instruction_answered"]
+    answered = run_checks(defs, instance, "responses", original_p3)["every_instruction_answered"]
     assert not answered.passed and answered.metadata["unanswered"].value > 100
-    assert run_checks(defs, instance, "responses", "alpaca")["every_instruction_answered"].passed
+    assert run_checks(defs, instance, "responses", alpaca)["every_instruction_answered"].passed
 
-    materialize(defs, ["responses"], "original_p3", instance=instance)
-    assert get_stale_status_resolver(instance, [*defs.assets]).get_status(responses, "original_p3") == StaleStatus.FRESH
+    materialize(defs, ["responses"], original_p3, instance=instance)
+    assert get_stale_status_resolver(instance, [*defs.assets]).get_status(responses, original_p3) == StaleStatus.FRESH
 
 
-def test_empty_partition_stops_downstream_in_the_same_run(write_config, state_dir: Path) -> None:
+def test_empty_partition_fails_its_run_and_its_empty_shard(write_config, state_dir: Path) -> None:
     # Filters that drop every generated candidate leave the partition empty.
     config = write_config(pipeline_yaml(1, "  filters: {min_words: 500, max_words: 600}\n"))
     instance = dg.DagsterInstance.get()
     defs = build_definitions(config)
     build_seeds(defs, instance, ("self_instruct", "p3"))
-    result = materialize(defs, TEACHER_ASSETS, "self_instruct_without_topic", instance=instance, raise_on_error=False)
-    evaluations = {e.asset_key.to_user_string() + "." + e.check_name: e for e in result.get_asset_check_evaluations()}
-    has_rows = evaluations["instructions.partition_has_rows"]
-    assert not has_rows.passed and has_rows.severity == dg.AssetCheckSeverity.ERROR
-    materialised = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
-    assert "responses" not in materialised and not result.success
+    result = materialize(defs, INSTRUCTION_ASSETS, "self_instruct_without_topic", instance=instance, raise_on_error=False)
+    (has_rows,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "partition_has_rows"]
+    assert not has_rows.passed and has_rows.severity == dg.AssetCheckSeverity.ERROR and not result.success
+    # A backfill launches no shard of a failed source; a shard run by hand fails its own (blocking) check.
+    shard = materialize(defs, ["responses"], response_partition_key("self_instruct_without_topic"), instance=instance,
+                        raise_on_error=False)
+    (has_rows,) = [e for e in shard.get_asset_check_evaluations() if e.check_name == "partition_has_rows"]
+    assert not has_rows.passed and has_rows.severity == dg.AssetCheckSeverity.ERROR and not shard.success
 
 
 def test_repeated_ids_fail_the_uniqueness_checks(write_config, state_dir: Path) -> None:
@@ -120,7 +132,7 @@ def test_repeated_ids_fail_the_uniqueness_checks(write_config, state_dir: Path) 
     instance = dg.DagsterInstance.get()
     defs = build_definitions(config)
     build_seeds(defs, instance, ("alpaca",))
-    materialize(defs, TEACHER_ASSETS, "alpaca", instance=instance)
+    materialize_source(defs, "alpaca", instance=instance)
     assert run_checks(defs, instance, "instructions", "alpaca")["instruction_ids_unique"].passed
     # A writer bug that appends instead of replacing: every row twice.
     with duckdb.connect(str(state_dir / "lamini.duckdb")) as conn:
@@ -129,8 +141,8 @@ def test_repeated_ids_fail_the_uniqueness_checks(write_config, state_dir: Path) 
             rows = read_table(conn, table, "instruction_source", ["alpaca"])
             heights[table] = rows.height
             replace_partition(conn, table, pl.concat([rows, rows]), {"instruction_source": "alpaca"})
-    for table in ("instructions", "responses"):
-        evaluation = run_checks(defs, instance, table, "alpaca")["instruction_ids_unique"]
+    for table, partition in (("instructions", "alpaca"), ("responses", response_partition_key("alpaca"))):
+        evaluation = run_checks(defs, instance, table, partition)["instruction_ids_unique"]
         assert not evaluation.passed and evaluation.metadata["repeated_ids"].value == heights[table] > 50
 
 
@@ -163,7 +175,7 @@ responses: {{max_failed_share: 0.05, max_truncated_share: 0.04}}
     instance = dg.DagsterInstance.get()
     defs = build_definitions(config)
     build_seeds(defs, instance, ("alpaca",))
-    result = materialize(defs, TEACHER_ASSETS, "alpaca", instance=instance, raise_on_error=False)
+    *_, result = materialize_source(defs, "alpaca", instance=instance, raise_on_error=False)
     checks = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "responses"}
     with duckdb.connect(str(state_dir / "lamini.duckdb"), read_only=True) as conn:
         failed, truncated, rows = conn.execute(

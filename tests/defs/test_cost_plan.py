@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from lamini_assets.defs import build_definitions
+from lamini_assets.defs.partitions import response_partition_key
 from tests.support.dagster_runs import (
     SEED_SQL_AND_TOPICS,
     SHARED_DATA,
@@ -60,7 +61,7 @@ teacher:
     planned_responses = after[f"new_calls/responses/{LABEL}"]
     assert 0 < planned_responses <= 6 * 20
     loopback.app.reset_counters()
-    materialize(defs, ["responses"], LABEL, instance=instance)
+    materialize(defs, ["responses"], response_partition_key(LABEL), instance=instance)
     assert loopback.app.total_requests == planned_responses
 
     # Raising calls_per_partition plans exactly the added calls.

@@ -12,10 +12,16 @@ from lamini_assets.config import load_config
 from lamini_assets.dataset import exports, latest_version, read_version
 from lamini_assets.defs import build_definitions
 from lamini_assets.schema import INSTRUCTION_SOURCES
-from tests.support.dagster_runs import PROJECT_ROOT, SEED_SQL_AND_TOPICS, materialization_metadata, materialize
+from lamini_assets.defs.partitions import response_partition_key
+from tests.support.dagster_runs import (
+    PROJECT_ROOT,
+    SEED_SQL_AND_TOPICS,
+    materialization_metadata,
+    materialize,
+    materialize_source,
+)
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
-TEACHER_ASSETS = ["instructions", "instruction_rejects", "responses"]
 
 
 def every_source_yaml(alpaca: Path) -> str:
@@ -61,7 +67,7 @@ def test_two_materialisations_with_a_changed_row_leave_two_versions(tmp_path: Pa
         materialize(defs, ["seed_instructions", "seed_quarantine"], pool, instance=instance)
     materialize(defs, SEED_SQL_AND_TOPICS, instance=instance)
     for label in INSTRUCTION_SOURCES:
-        materialize(defs, TEACHER_ASSETS, label, instance=instance)
+        materialize_source(defs, label, instance=instance)
 
     first = materialize(defs, ["lamini_dataset"], instance=instance)
     assert check_results(first) == {"row_ids_unique": True, "every_source_present": True}
@@ -92,7 +98,7 @@ def test_two_materialisations_with_a_changed_row_leave_two_versions(tmp_path: Pa
     write_alpaca(alpaca, extra_rows=1)
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca", instance=instance)
     materialize(defs, SEED_SQL_AND_TOPICS, instance=instance)
-    materialize(defs, TEACHER_ASSETS, "alpaca", instance=instance)
+    materialize_source(defs, "alpaca", instance=instance)
     changed = materialization_metadata(materialize(defs, ["lamini_dataset"], instance=instance), "lamini_dataset")
     v2 = changed["dataset/version"]
     assert v2 != v1 and changed["dataset/new_version"] is True
@@ -131,13 +137,13 @@ def test_a_crash_mid_export_leaves_no_version(tmp_path: Path, write_config, stat
     defs = build_definitions(write_config(alpaca_only_yaml(alpaca, f"dataset: {{absent_sources: {absent}}}\n")))
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca")
     materialize(defs, SEED_SQL_AND_TOPICS)
-    materialize(defs, TEACHER_ASSETS, "alpaca")
+    materialize_source(defs, "alpaca")
     v1 = materialization_metadata(materialize(defs, ["lamini_dataset"]), "lamini_dataset")["dataset/version"]
 
     write_alpaca(alpaca, extra_rows=2)
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca")
     materialize(defs, SEED_SQL_AND_TOPICS)
-    materialize(defs, TEACHER_ASSETS, "alpaca")
+    materialize_source(defs, "alpaca")
 
     def crash(*args: object) -> None:
         raise OSError("disk full while writing hf_dataset")
@@ -161,7 +167,7 @@ def test_blocking_checks_fail_on_a_missing_source_and_a_repeated_row_id(tmp_path
     defs = build_definitions(write_config(alpaca_only_yaml(alpaca)))
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca")
     materialize(defs, SEED_SQL_AND_TOPICS)
-    materialize(defs, TEACHER_ASSETS, "alpaca")
+    materialize_source(defs, "alpaca")
 
     # The config feeds only the alpaca pool: the six other sources may be absent, alpaca may not.
     fed = materialize(defs, ["lamini_dataset"])
@@ -206,12 +212,12 @@ def test_declarative_automation_follows_upstream_but_never_starts_the_teacher(tm
     instance = dg.DagsterInstance.ephemeral()
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca", instance=instance)
     materialize(defs, SEED_SQL_AND_TOPICS, instance=instance)
-    materialize(defs, TEACHER_ASSETS, "alpaca", instance=instance)
+    materialize_source(defs, "alpaca", instance=instance)
     materialize(defs, ["lamini_dataset"], instance=instance)
     settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
 
     # New responses: the dataset follows by itself.
-    materialize(defs, ["responses"], "alpaca", instance=instance)
+    materialize(defs, ["responses"], response_partition_key("alpaca"), instance=instance)
     after_responses = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
     assert requested(after_responses) == {"lamini_dataset"}
 
@@ -230,5 +236,10 @@ def test_declarative_automation_follows_upstream_but_never_starts_the_teacher(tm
     next_tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_seeds.cursor)
     assert not requested(next_tick) & {"instructions", "instruction_rejects", "responses"}
     next_tick_allowed = dg.evaluate_automation_conditions(defs=allowed, instance=instance, cursor=with_teacher.cursor)
-    assert {"instructions", "responses"} <= requested(next_tick_allowed)
+    assert "instructions" in requested(next_tick_allowed)
     assert next_tick_allowed.get_num_requested(dg.AssetKey("instructions")) == len(INSTRUCTION_SOURCES)
+    # Response shards (another partitions definition, so another run) follow once their source's
+    # instructions are written: alpaca's one shard.
+    materialize(allowed, ["instructions", "instruction_rejects"], "alpaca", instance=instance)
+    after_instructions = dg.evaluate_automation_conditions(defs=allowed, instance=instance, cursor=next_tick_allowed.cursor)
+    assert after_instructions.get_num_requested(dg.AssetKey("responses")) == 1

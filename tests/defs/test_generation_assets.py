@@ -14,9 +14,8 @@ from tests.support.dagster_runs import (
     TOPICS_SAMPLE,
     materialization_metadata,
     materialize,
+    materialize_source,
 )
-
-TEACHER_ASSETS = ["instructions", "instruction_rejects", "responses"]
 
 
 def pipeline_yaml(self_instruct: Path, alpaca: Path, calls: int) -> str:
@@ -43,7 +42,7 @@ def test_rematerialising_calls_the_teacher_only_for_new_rows(tmp_path: Path, wri
 
     defs = build_definitions(config)
     run_upstream(defs)
-    first = materialization_metadata(materialize(defs, TEACHER_ASSETS, "alpaca"), "responses")
+    first = materialization_metadata(materialize_source(defs, "alpaca"), "responses")
     assert first["teacher/misses"] == first["dagster/row_count"] > 0 and first["teacher/cache_hits"] == 0
     assert "not a language model" in first["teacher/description"]
 
@@ -52,17 +51,17 @@ def test_rematerialising_calls_the_teacher_only_for_new_rows(tmp_path: Path, wri
         {"instruction": f"List {n} uses of a paper clip.", "input": "", "output": "..."} for n in (2, 4, 7)
     ]))
     run_upstream(defs)
-    second = materialization_metadata(materialize(defs, TEACHER_ASSETS, "alpaca"), "responses")
+    second = materialization_metadata(materialize_source(defs, "alpaca"), "responses")
     assert second["teacher/misses"] == 3
     assert second["teacher/cache_hits"] == first["dagster/row_count"]
 
     # One more generation call: one new generation call; responses only for instructions not seen before.
-    generated = materialize(defs, TEACHER_ASSETS, "self_instruct_without_topic")
+    generated = materialize_source(defs, "self_instruct_without_topic")
     before = materialization_metadata(generated, "instructions")
     before_responses = materialization_metadata(generated, "responses")
     assert before["teacher/misses"] == 2 and before["generation_calls"] == 2
     defs = build_definitions(write_config(pipeline_yaml(self_instruct, alpaca, calls=3)))
-    more = materialize(defs, TEACHER_ASSETS, "self_instruct_without_topic")
+    more = materialize_source(defs, "self_instruct_without_topic")
     after = materialization_metadata(more, "instructions")
     after_responses = materialization_metadata(more, "responses")
     assert after["teacher/misses"] == 1 and after["teacher/cache_hits"] == 2

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from lamini_assets.defs import build_definitions
+from lamini_assets.defs.partitions import response_partition_key
 from tests.support.dagster_runs import SEED_SQL_AND_TOPICS, TOPICS_SAMPLE, materialization_metadata, materialize
 from tests.support.loopback_openai import Fault, LoopbackServer, LoopbackSettings, start_loopback_server
 
@@ -50,7 +51,8 @@ teacher:
     instance = dg.DagsterInstance.get()
     materialize(defs, ["seed_instructions", "seed_quarantine"], "alpaca", instance=instance)
     materialize(defs, SEED_SQL_AND_TOPICS, instance=instance)
-    result = materialize(defs, ["instructions", "instruction_rejects", "responses"], "alpaca", instance=instance,
+    materialize(defs, ["instructions", "instruction_rejects"], "alpaca", instance=instance)
+    result = materialize(defs, ["responses", "teacher_failures"], response_partition_key("alpaca"), instance=instance,
                          raise_on_error=False)
 
     # 1 failed call of 4 is above responses.max_failed_share (1%): the blocking check fails the run.
@@ -71,7 +73,8 @@ teacher:
 
     # A rerun retries only the failure: the three answers come from the cache.
     rerun = materialization_metadata(
-        materialize(defs, ["responses"], "alpaca", instance=instance, raise_on_error=False), "responses"
+        materialize(defs, ["responses"], response_partition_key("alpaca"), instance=instance, raise_on_error=False),
+        "responses",
     )
     assert rerun["teacher/cache_hits"] == 3 and rerun["teacher/misses"] == 1
     assert loopback.stats()["total_requests"] == 5 + 2

@@ -1,0 +1,68 @@
+"""Response shards in the warehouse: Python and DuckDB agree on a row's shard, and replacing a shard
+never loses or doubles a row, also when the shard count changes between runs."""
+
+import json
+from collections import Counter
+
+import duckdb
+import polars as pl
+
+from lamini_assets.generation.shards import (
+    in_shard_sql,
+    read_shard,
+    replace_shard,
+    shard_count,
+    shard_of,
+)
+from lamini_assets.schema import make_instruction_id
+from tests.support.paths import SHARED_DATA
+
+
+def p3_ids(limit: int) -> list[str]:
+    ids: dict[str, None] = {}
+    for path in sorted((SHARED_DATA / "p3_t0_sample").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines()[:40]:
+            ids[make_instruction_id(json.loads(line)["prompt"])] = None
+    return list(ids)[:limit]
+
+
+def test_shard_counts_and_python_agrees_with_duckdb_on_real_ids() -> None:
+    assert [shard_count(rows, 400) for rows in (0, 1, 400, 401, 5_000)] == [1, 1, 1, 2, 13]
+    ids = p3_ids(5_000)
+    assert len(ids) > 4_000
+    with duckdb.connect() as conn:
+        conn.execute("create table t as select unnest(?) as instruction_id", [ids])
+        for count in (1, 7, 13):
+            for shard in range(count):
+                found = {row[0] for row in conn.execute(f"select instruction_id from t where {in_shard_sql()}",
+                                                        {"shard": shard, "shard_count": count}).fetchall()}
+                assert found == {i for i in ids if shard_of(i, count) == shard}
+    sizes = Counter(shard_of(i, 13) for i in ids)
+    assert len(sizes) == 13 and max(sizes.values()) < 1.3 * len(ids) / 13  # an even spread
+
+
+def test_replacing_shards_keeps_every_row_once_across_a_changed_shard_count() -> None:
+    ids = p3_ids(3_000)
+    with duckdb.connect() as conn:
+        instructions = pl.DataFrame({"instruction_id": ids, "instruction_source": "original_p3"})
+        conn.execute("create table instructions as select * from instructions")
+
+        def answer(count: int, shard: int, run: int) -> pl.DataFrame:
+            rows = read_shard(conn, "instructions", "original_p3", shard, count)
+            return rows.with_columns(pl.lit(run).alias("run"))
+
+        for shard in range(3):  # three shards
+            replace_shard(conn, "responses", answer(3, shard, 1), "original_p3", shard, 3)
+        # The source shrinks to two shards then grows to five: after each shard, no id is ever doubled.
+        for count, run in ((2, 2), (5, 3)):
+            for shard in range(count):
+                replace_shard(conn, "responses", answer(count, shard, run), "original_p3", shard, count)
+                repeated = conn.execute("select count(*) - count(distinct instruction_id) from responses").fetchone()[0]
+                assert repeated == 0
+            final = conn.execute("select instruction_id, run from responses").pl()
+            assert sorted(final["instruction_id"].to_list()) == sorted(ids) and set(final["run"]) == {run}
+        # An instruction that is gone leaves with the next shard run, whatever its shard was.
+        conn.execute("delete from instructions where instruction_id = ?", [ids[0]])
+        deleted = replace_shard(conn, "responses", answer(5, 0, 4), "original_p3", 0, 5)
+        assert deleted == Counter(shard_of(i, 5) for i in ids)[0] + (shard_of(ids[0], 5) != 0)
+        assert conn.execute("select count(*) from responses").fetchone()[0] == len(ids) - 1
