@@ -41,6 +41,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from lamini_assets.dataset.synthetic import LAMINI_TOTAL_ROWS, synthetic_dataset  # noqa: E402
+from lamini_assets.generation.config import ResponsesConfig  # noqa: E402
 from lamini_assets.schema import INSTRUCTION_SOURCES, LABEL_SEED_POOL, ORIGINAL_LABELS, SEED_SOURCES, make_instruction_id  # noqa: E402
 
 TARGET_SECONDS = 120.0
@@ -162,7 +163,8 @@ def planted_pairs(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_config(path: Path, sources: list[dict[str, object]], state_dir: Path, cache_dir: Path, calls: int) -> None:
+def write_config(path: Path, sources: list[dict[str, object]], state_dir: Path, cache_dir: Path, calls: int,
+                 shard_rows: int) -> None:
     import yaml
 
     config = {
@@ -172,6 +174,7 @@ def write_config(path: Path, sources: list[dict[str, object]], state_dir: Path, 
             "calls_per_partition": {label: calls for label in INSTRUCTION_SOURCES if label not in ORIGINAL_LABELS},
             "topics": {"path": str(TOPICS_SAMPLE), "format": "sql_dump"},
         },
+        "responses": {"shard_rows": shard_rows},
         "storage": {"state_dir": str(state_dir)},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -190,6 +193,8 @@ def steps() -> list[tuple[str, list[str], str | None]]:
     plan += [("pass-through instructions", ["instructions", "instruction_rejects"], label) for label in ORIGINAL_LABELS]
     plan += [("generated instructions", ["instructions", "instruction_rejects"], label)
              for label in INSTRUCTION_SOURCES if label not in ORIGINAL_LABELS]
+    # One process per source runs each of its response shards in turn (the shard count is known once
+    # the source's instructions step has registered it).
     plan += [("responses", ["responses", "teacher_failures"], label) for label in INSTRUCTION_SOURCES]
     plan += [("lamini_dataset + exports", ["lamini_dataset"], None)]
     return plan
@@ -228,8 +233,33 @@ def serve(config: str) -> None:
 
 
 def materialize_step(dg: object, defs: object, selection: list[str], partition: str | None) -> dict[str, object]:
-    """One materialisation: Dagster's step durations from the event log, and row counts."""
+    """One materialisation (every response shard of a source, one run each, for `responses`): Dagster's
+    step durations from the event log, summed over the runs, and row counts."""
     instance = dg.DagsterInstance.get()  # type: ignore[attr-defined]
+    partitions: list[object] = [partition]
+    if "responses" in selection and partition is not None:
+        from lamini_assets.defs.partitions import response_partition_key
+        from lamini_assets.generation.shards import shard_key
+
+        records = instance.fetch_materializations(  # type: ignore[attr-defined]
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("instructions"), asset_partitions=[partition]), limit=1,  # type: ignore[attr-defined]
+        ).records
+        count = int(records[0].asset_materialization.metadata["response_shards"].value)
+        partitions = [response_partition_key(partition, shard_key(index)) for index in range(count)]
+    reports = [_materialize_one(dg, defs, selection, key, instance) for key in partitions]
+    seconds: dict[str, float] = {}
+    rows: dict[str, object] = {}
+    for report in reports:
+        for step, value in report["seconds"].items():
+            seconds[step] = seconds.get(step, 0.0) + value
+        for asset, value in report["rows"].items():
+            rows[asset] = (rows.get(asset) or 0) + (value or 0)
+    return {"success": all(r["success"] for r in reports), "seconds": seconds, "rows": rows,
+            "failures": [f for r in reports for f in r["failures"]],
+            "failed_checks": [c for r in reports for c in r["failed_checks"]], "runs": len(reports)}
+
+
+def _materialize_one(dg: object, defs: object, selection: list[str], partition: object, instance: object) -> dict[str, object]:
     result = dg.materialize(  # type: ignore[attr-defined]
         [*defs.assets, *defs.asset_checks], selection=selection, partition_key=partition,  # type: ignore[attr-defined]
         resources=defs.resources, run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False,  # type: ignore[attr-defined]
@@ -373,6 +403,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=LAMINI_TOTAL_ROWS, help="seed rows in all (LaMini: 2,585,615)")
     parser.add_argument("--calls", type=int, default=2000, help="teacher calls per generated partition")
+    parser.add_argument("--shard-rows", type=int, default=ResponsesConfig().shard_rows,
+                        help="responses.shard_rows (default: the project's)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary folder)")
     parser.add_argument("--warm-only", action="store_true",
                         help="skip run 1: reuse the teacher cache an earlier run with the same --rows/--calls left in --keep")
@@ -404,7 +436,7 @@ def main() -> None:
             state = work / ("state_cold" if label.startswith("run 1") else "state_warm")
             shutil.rmtree(state, ignore_errors=True)
             config = work / f"config_{state.name}.yaml"
-            write_config(config, sources, state, cache, args.calls)
+            write_config(config, sources, state, cache, args.calls, args.shard_rows)
             print(f"\n{label}: state {state}", flush=True)
             results = run_pipeline(label.split(" (")[0], config, state / "dagster_home")
             measured[label] = print_table(label, results)

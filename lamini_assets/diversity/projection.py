@@ -16,7 +16,9 @@ import numpy as np
 from lamini_assets.artifacts import ArtifactStore
 from lamini_assets.diversity.embeddings import model_slug
 
-TSNE_PARAMS = {"perplexity": 30, "metric": "cosine", "n_iter": 500}
+# Barnes-Hut, not openTSNE's "auto" (FFT from 10,000 points): on 10,000 real instruction embeddings
+# here BH took 36 s at KL 1.10 against FFT's 81 s at KL 1.16 (FFT's grid grows as the map spreads).
+TSNE_PARAMS = {"perplexity": 30, "metric": "cosine", "n_iter": 500, "negative_gradient_method": "bh"}
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "cosine"}
 
 
@@ -26,7 +28,8 @@ def _compute(vectors: np.ndarray, method: str, seed: int, n_jobs: int) -> np.nda
 
         perplexity = min(TSNE_PARAMS["perplexity"], max(2, (len(vectors) - 1) // 3))
         tsne = TSNE(n_components=2, perplexity=perplexity, metric=TSNE_PARAMS["metric"],
-                    n_iter=TSNE_PARAMS["n_iter"], random_state=seed, n_jobs=n_jobs, verbose=False)
+                    n_iter=TSNE_PARAMS["n_iter"], negative_gradient_method=TSNE_PARAMS["negative_gradient_method"],
+                    random_state=seed, n_jobs=n_jobs, verbose=False)
         return np.asarray(tsne.fit(vectors), dtype=np.float32)
     if method == "umap":
         try:
