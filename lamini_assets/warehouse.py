@@ -163,24 +163,8 @@ def replace_partition(
     partition: Mapping[str, str],
 ) -> None:
     """Atomically replace the rows whose columns equal `partition`, creating the table (even empty) if needed."""
-    table = checked_identifier(table)
-    where = " and ".join(f"{checked_identifier(column)} = ?" for column in partition)
-    conn.execute("begin transaction")
-    try:
-        _create_like(conn, table, frame)
-        conn.execute(f"delete from main.{table} where {where}", list(partition.values()))
-        arrow_frame = frame.to_arrow()  # noqa: F841
-        conn.execute(f"insert into main.{table} select * from arrow_frame")
-        conn.execute("commit")
-    except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk (at insert or commit)
-        _rollback(conn)
-        raise WarehouseWriteError(
-            f"table main.{table}: writing {frame.height} rows for {dict(partition)} failed and was rolled back "
-            f"(the table keeps its previous rows): {error}"
-        ) from error
-    except BaseException:
-        _rollback(conn)
-        raise
+    where = " and ".join(f"{checked_identifier(column)} = ${column}" for column in partition)
+    replace_where(conn, table, frame, where, partition)
 
 
 def replace_where(
