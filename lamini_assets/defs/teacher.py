@@ -40,8 +40,8 @@ def _failures_of_shard(conn: duckdb.DuckDBPyConnection, source: str, shard: int,
     """The source's failed generation calls, and the failed response calls of this shard."""
     return conn.execute(
         "select * from main.teacher_failures where instruction_source = $source"
-        f" and (asset = 'instructions' or (asset = 'responses' and {in_shard_sql('row_id')}))",
-        {"source": source, "shard": shard, "shard_count": count},
+        f" and (asset = 'instructions' or (asset = 'responses' and {in_shard_sql(shard, count, 'row_id')}))",
+        {"source": source},
     ).pl()
 
 
