@@ -460,6 +460,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         self._signatures = GrowingRows(config.num_perm)
         self._fingerprints = GrowingRows(4)  # text_fingerprints of each row, for reuse by other indexes
         self._fingerprint_positions: pl.DataFrame | None = None  # (h1, h2, position), built on first lookup
+        self.signatures_lent = 0  # signatures other indexes copied from this one (`signed(..., known=self)`)
         self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
         # The smallest number of equal signature slots that reaches the threshold.
         self._min_equal = int(np.ceil(config.minhash_threshold * config.num_perm - 1e-9))
@@ -490,6 +491,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         if found.any():
             signatures[found] = known._signatures.take(positions[found])
             known._signatures.release_saved_pages()
+            known.signatures_lent += int(found.sum())
         if not found.all():
             signatures[~found] = self.signer.signatures(series.filter(pl.Series(~found)))
         return signatures, fingerprints
