@@ -26,12 +26,14 @@ SHARD_ROWS = 2048
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 Log = Callable[[str], None]
-# onnx-int8: ONNX Runtime with int8 weights (~1.5x less CPU, mean cosine ~0.99 to torch fp32);
+# onnx-int8: ONNX Runtime with int8 weights (~2.5x less CPU, mean cosine ~0.99 to torch fp32);
 # torch: the model as sentence-transformers runs it, fp32.
 EmbeddingBackend = Literal["onnx-int8", "torch"]
-# Texts per model call where none is configured. ONNX Runtime int8 spent ~2x the CPU per row at 256
-# as at 16 (activations leave the CPU caches); torch on 2 threads was no faster below 256.
-BACKEND_BATCH_SIZE = {"onnx-int8": 16, "torch": 256}
+# Texts per model call where none is configured. onnx-int8: at most this many, and fewer where the
+# texts are long (a budget of padded tokens per call, onnx_backend.TOKENS_PER_BATCH): its CPU per row
+# roughly doubled from 16 to 256 rows of short texts as activations left the CPU caches. torch on 2
+# threads was no faster below 256.
+BACKEND_BATCH_SIZE = {"onnx-int8": 64, "torch": 256}
 
 
 def model_slug(model_name: str) -> str:
