@@ -129,6 +129,18 @@ def onnx_int8_bytes(model: Any, model_name: str, store: ArtifactStore, log: Log)
     return data
 
 
+def token_budget_batches(lengths: np.ndarray, max_rows: int, tokens_per_batch: int = TOKENS_PER_BATCH) -> list[np.ndarray]:
+    """Row indices of each model call: longest texts first, each call within the token budget (rows x
+    its longest row) and `max_rows`, and at least one row."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    found, start = [], 0
+    while start < len(order):
+        rows = max(1, min(max_rows, tokens_per_batch // max(int(lengths[order[start]]), 1)))
+        found.append(order[start:start + rows])
+        start += rows
+    return found
+
+
 class OnnxSentenceEncoder:
     """`encode` of a SentenceTransformer (the arguments the pipeline uses), run by ONNX Runtime."""
 
@@ -148,18 +160,6 @@ class OnnxSentenceEncoder:
         self.workers = threads or torch.get_num_threads()  # as torch would, e.g. OMP_NUM_THREADS
         self.tokens_per_batch = tokens_per_batch
 
-    def batches(self, lengths: np.ndarray, max_rows: int) -> list[np.ndarray]:
-        """Row indices of each model call: longest texts first, each call within the token budget
-        (rows x its longest row) and `max_rows`, and at least one row."""
-        order = np.argsort(-lengths, kind="stable")
-        found, start = [], 0
-        while start < len(order):
-            longest = max(int(lengths[order[start]]), 1)
-            rows = max(1, min(max_rows, self.tokens_per_batch // longest))
-            found.append(order[start:start + rows])
-            start += rows
-        return found
-
     def encode(self, sentences: Sequence[str], batch_size: int = 64, normalize_embeddings: bool = False,
                **_: Any) -> np.ndarray:
         if not sentences:
@@ -174,7 +174,7 @@ class OnnxSentenceEncoder:
             width = slice(int(columns[0]), int(columns[-1]) + 1) if len(columns) else slice(0, 1)
             return self.session.run(None, {name: array[rows, width] for name, array in arrays.items()})[0]
 
-        batches = self.batches(lengths, batch_size)
+        batches = token_budget_batches(lengths, batch_size, self.tokens_per_batch)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:  # session.run releases the GIL
             parts = list(pool.map(run, batches))
         vectors = np.empty((len(sentences), parts[0].shape[1]), dtype=np.float32)
