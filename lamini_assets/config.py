@@ -134,6 +134,11 @@ class PipelineConfig(BaseModel):
     def artifacts_dir(self) -> Path:
         return self.state_dir / self.storage.artifacts_dir
 
+    @property
+    def novelty_dir(self) -> Path:
+        """Where the seed pool's novelty index is saved (generation builds it, the dataset reuses it)."""
+        return self.artifacts_dir / "novelty"
+
     def artifact_store(self) -> ArtifactStore:
         """The one artifact store every stage writes through: S3 when storage.artifacts_uri is set, else a folder.
 

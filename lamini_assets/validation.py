@@ -72,12 +72,9 @@ def count_dedup_coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(zip(names, (int(value) for value in found or (0,) * 5)))
 
 
-def _shard_filter(shard: tuple[int, int] | None) -> tuple[str, dict[str, int]]:
+def _shard_filter(shard: tuple[int, int] | None) -> str:
     """SQL restricting rows to one response shard (index, count) of their source; none when None."""
-    if shard is None:
-        return "", {}
-    index, count = shard
-    return f" and {in_shard_sql()}", {"shard": index, "shard_count": count}
+    return "" if shard is None else f" and {in_shard_sql(*shard)}"
 
 
 def count_unanswered(
@@ -86,27 +83,27 @@ def count_unanswered(
     """Instructions of one source (or of one response shard of it: (index, count)) without a
     `responses` row (answered or error), and responses whose instruction is no longer in
     `instructions`: non-zero when responses are out of date."""
-    in_shard, shard_params = _shard_filter(shard)
+    in_shard = _shard_filter(shard)
     if not table_exists(conn, "instructions"):
         return {"instructions": 0, "responses": 0, "unanswered": 0, "orphan_responses": 0}
     if not table_exists(conn, "responses"):
         asked = conn.execute(
             f"select count(*) from main.instructions where instruction_source = $source{in_shard}",
-            {"source": instruction_source, **shard_params},
+            {"source": instruction_source},
         ).fetchone()
         asked_rows = int(asked[0]) if asked else 0
         return {"instructions": asked_rows, "responses": 0, "unanswered": asked_rows, "orphan_responses": 0}
     found = conn.execute(
         f"""
-        with asked as (select instruction_id from main.instructions where instruction_source = $source{in_shard}),
-        answered as (select instruction_id from main.responses where instruction_source = $source{in_shard})
+        with asked as materialized (select instruction_id from main.instructions where instruction_source = $source{in_shard}),
+        answered as materialized (select instruction_id from main.responses where instruction_source = $source{in_shard})
         select
             (select count(*) from asked),
             (select count(*) from answered),
             (select count(*) from asked anti join answered using (instruction_id)),
             (select count(*) from answered anti join asked using (instruction_id))
         """,
-        {"source": instruction_source, **shard_params},
+        {"source": instruction_source},
     ).fetchone()
     names = ("instructions", "responses", "unanswered", "orphan_responses")
     return dict(zip(names, (int(value) for value in found or (0,) * 4)))
@@ -120,14 +117,14 @@ def response_shares(
     if not table_exists(conn, "responses"):
         return {"responses": 0, "failed": 0, "truncated": 0, "failed_share": 0.0, "truncated_share": 0.0,
                 "distinct_ids": 0, "repeated_ids": 0}
-    in_shard, shard_params = _shard_filter(shard)
+    in_shard = _shard_filter(shard)
     rows, failed, truncated, distinct = conn.execute(
         f"""
         select count(*), count(*) filter (where finish_reason = 'error'), count(*) filter (where truncated),
                count(distinct instruction_id)
         from main.responses where instruction_source = $source{in_shard}
         """,
-        {"source": instruction_source, **shard_params},
+        {"source": instruction_source},
     ).fetchone() or (0, 0, 0, 0)
     return {
         "responses": rows,

@@ -18,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+# DuckDB scans Polars' Arrow buffers through Acero, which by default prints a warning to stderr for
+# every unaligned buffer it meets (Polars does not promise 64-byte alignment): noise in every run log.
+# "reallocate" copies such a buffer to an aligned one, silently.
+os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 import polars as pl
 
 SQL_MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"

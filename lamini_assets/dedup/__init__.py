@@ -9,6 +9,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "novelty": ["MinHashNoveltyIndex", "MinHashSigner", "NoveltyConfig", "NoveltyIndex", "RougeLNoveltyIndex", "load_novelty_index", "make_novelty_index"],
-        "pool_index": ["load_pool_index"],
+        "pool_index": ["load_pool_index", "pool_index_path", "saved_pool_index"],
     },
 )

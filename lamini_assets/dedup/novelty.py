@@ -44,7 +44,7 @@ _WORD = re.compile(_WORD_PATTERN)
 # Shingles are hashed with Polars' string hash, stable within one Polars version only: a saved
 # index records the version and is rebuilt under another one.
 _SHINGLE_HASH = f"polars-{pl.__version__}-hash-seed0-low32"
-_FORMAT = "lamini-novelty-index@2"
+_FORMAT = "lamini-novelty-index@3"  # @3: text fingerprints beside the signatures
 # Rows signed per thread task, and the shingles permuted per numpy block (a block of
 # (shingles x num_perm) uint32 stays in the CPU cache: measured 0.60 s per 3M shingles at 1,024
 # against 0.87 s at 16,384).
@@ -196,10 +196,11 @@ class NoveltyIndex(ABC):
         Novel candidates are added, so later candidates in the same batch are checked against them."""
 
     @abstractmethod
-    def add_group(self, ids: Sequence[str], texts: Texts) -> list[str | None]:
+    def add_group(self, ids: Sequence[str], texts: Texts, known: NoveltyIndex | None = None) -> list[str | None]:
         """Rows of one group (e.g. one dataset source), each judged only against the rows indexed
         before the call, never against the rest of its group: the id of its nearest near-duplicate,
-        or None. The rows judged novel are added; the others are not."""
+        or None. The rows judged novel are added; the others are not. `known`: an index whose work
+        on the same exact texts may be reused (MinHash signatures); the answers do not change."""
 
     def check_and_add(self, row_id: str, text: str) -> tuple[bool, str | None]:
         """(is_novel, id of the near-duplicate or None); a novel candidate is added."""
@@ -334,6 +335,14 @@ def _hash_strings(strings: pl.Series) -> np.ndarray:
     return (strings.hash(seed=0).to_numpy() & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
+def text_fingerprints(texts: pl.Series) -> np.ndarray:
+    """(n, 4) uint32: two 64-bit Polars hashes (seeds 1 and 2) of each exact text. A signature is a
+    function of its text alone, so a stored one serves any text of the same fingerprint (a 128-bit
+    collision is the only way to get a wrong one)."""
+    hashes = np.stack([texts.hash(seed=1).to_numpy(), texts.hash(seed=2).to_numpy()], axis=1)
+    return np.ascontiguousarray(hashes, dtype=np.uint64).view(np.uint32)
+
+
 class MinHashSigner:
     """Vectorised MinHash signatures identical to datasketch's affine32 `MinHash` fed the same
     shingles with `hashfunc=shingle_hash`."""
@@ -440,6 +449,8 @@ class MinHashNoveltyIndex(NoveltyIndex):
         self._row_mixers = mixers[:-1] * np.uint64(2) + np.uint64(1)
         self._band_salts = np.arange(self.bands, dtype=np.uint64) * (mixers[-1] | np.uint64(1))
         self._signatures = GrowingRows(config.num_perm)
+        self._fingerprints = GrowingRows(4)  # text_fingerprints of each row, for reuse by other indexes
+        self._fingerprint_positions: pl.DataFrame | None = None  # (h1, h2, position), built on first lookup
         self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
         # The smallest number of equal signature slots that reaches the threshold.
         self._min_equal = int(np.ceil(config.minhash_threshold * config.num_perm - 1e-9))
@@ -455,13 +466,48 @@ class MinHashNoveltyIndex(NoveltyIndex):
         keys += self._band_salts
         return _fmix64(keys)
 
-    def _store(self, ids: Sequence[str], signatures: np.ndarray, keys: np.ndarray) -> None:
+    def signed(self, texts: Texts, known: NoveltyIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(signatures, text_fingerprints) of `texts`. Signatures `known` (another MinHash index with
+        the same signer, e.g. the saved seed-pool index) holds for the same exact text are copied,
+        not recomputed: the dataset's cross-source filter re-judges ~2M pool texts the pool index
+        signed already."""
+        series = _as_series(texts)
+        fingerprints = text_fingerprints(series)
+        if not isinstance(known, MinHashNoveltyIndex) or not len(known) or not self._same_signer(known):
+            return self.signer.signatures(series), fingerprints
+        positions = known.positions_of(fingerprints)
+        found = positions >= 0
+        signatures = np.empty((len(series), self.config.num_perm), dtype=np.uint32)
+        if found.any():
+            signatures[found] = known._signatures.take(positions[found])
+        if not found.all():
+            signatures[~found] = self.signer.signatures(series.filter(pl.Series(~found)))
+        return signatures, fingerprints
+
+    def _same_signer(self, other: MinHashNoveltyIndex) -> bool:
+        mine, theirs = self.config, other.config
+        return (mine.num_perm, mine.seed, mine.shingle_size) == (theirs.num_perm, theirs.seed, theirs.shingle_size)
+
+    def positions_of(self, fingerprints: np.ndarray) -> np.ndarray:
+        """Per fingerprint, the position of an indexed row of that exact text, else -1."""
+        if self._fingerprint_positions is None or len(self._fingerprint_positions) != len(self):
+            stored = np.concatenate([part.reshape(-1, 4) for part in self._fingerprints.parts()]).view(np.uint64)
+            self._fingerprint_positions = pl.DataFrame(
+                {"h1": stored[:, 0], "h2": stored[:, 1], "position": np.arange(len(stored), dtype=np.int64)}
+            ).unique(["h1", "h2"], keep="first")
+        wanted = fingerprints.view(np.uint64)
+        query = pl.DataFrame({"h1": wanted[:, 0], "h2": wanted[:, 1]})
+        found = query.join(self._fingerprint_positions, on=["h1", "h2"], how="left", maintain_order="left")
+        return found["position"].fill_null(-1).to_numpy()
+
+    def _store(self, ids: Sequence[str], signatures: np.ndarray, keys: np.ndarray, fingerprints: np.ndarray) -> None:
         if not len(ids):
             return
         first = len(self._ids)
         if first + len(ids) > _MAX_ROWS:
             raise ValueError(f"a novelty index holds at most {_MAX_ROWS:,} rows")
         self._signatures.append(signatures)
+        self._fingerprints.append(fingerprints)
         self._ids.extend(ids)
         positions = np.arange(first, first + len(ids), dtype=np.uint64)[:, None]
         entries = (keys & ~_POSITION_MASK) | positions
@@ -480,8 +526,8 @@ class MinHashNoveltyIndex(NoveltyIndex):
         # texts becomes a Polars column one segment at a time (no second copy of the whole pool).
         for start in range(0, len(ids), _POOL_ROWS_PER_SEGMENT):
             stop = start + _POOL_ROWS_PER_SEGMENT
-            signatures = self.signer.signatures(texts.slice(start, _POOL_ROWS_PER_SEGMENT) if isinstance(texts, pl.Series) else texts[start:stop])
-            self._store(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures))
+            signatures, fingerprints = self.signed(texts.slice(start, _POOL_ROWS_PER_SEGMENT) if isinstance(texts, pl.Series) else texts[start:stop])
+            self._store(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures), fingerprints)
 
     def _write_arrays(self, folder: Path) -> dict[str, object]:
         with (folder / "signatures.npy").open("wb") as handle:
@@ -493,6 +539,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
             for part in self._signatures.parts():
                 for start in range(0, len(part), 100_000):
                     handle.write(np.ascontiguousarray(part[start : start + 100_000], dtype="<u4").tobytes())
+        np.save(folder / "fingerprints.npy", np.concatenate([part.reshape(-1, 4) for part in self._fingerprints.parts()]))
         for number, entries in enumerate(self._segments):
             np.save(folder / f"buckets-{number}.npy", entries)
         return {"segments": len(self._segments), "bands": self.bands, "rows_per_band": self.rows_per_band}
@@ -501,6 +548,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         if (meta["bands"], meta["rows_per_band"]) != (self.bands, self.rows_per_band):
             raise ValueError(f"{folder}: saved with another band layout; rebuild it")
         self._signatures = GrowingRows(self.config.num_perm, _load_array(folder / "signatures.npy"))
+        self._fingerprints = GrowingRows(4, _load_array(folder / "fingerprints.npy").reshape(-1, 4))
         self._segments = [_load_array(folder / f"buckets-{number}.npy") for number in range(int(meta["segments"]))]
 
     def _nearest_in_index(self, signatures: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -551,7 +599,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         return results
 
     def _check_chunk(self, ids: list[str], texts: Texts) -> list[tuple[bool, str | None]]:
-        signatures = self.signer.signatures(texts)
+        signatures, fingerprints = self.signed(texts)
         keys = self._band_keys(signatures)
         nearest = self._nearest_in_index(signatures, keys).tolist()
         # Rows of this chunk can only be near each other through a band key they share.
@@ -578,24 +626,24 @@ class MinHashNoveltyIndex(NoveltyIndex):
                     buckets.setdefault(key, []).append(row)
             kept.append(row)
             results.append((True, None))
-        self._store([ids[row] for row in kept], signatures[kept], keys[kept])
+        self._store([ids[row] for row in kept], signatures[kept], keys[kept], fingerprints[kept])
         return results
 
 
-    def add_group(self, ids: Sequence[str], texts: Texts) -> list[str | None]:
+    def add_group(self, ids: Sequence[str], texts: Texts, known: NoveltyIndex | None = None) -> list[str | None]:
         if len(ids) != len(texts):
             raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
         found: list[str | None] = []
-        pending: list[tuple[list[str], np.ndarray, np.ndarray]] = []
+        pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
         for start in range(0, len(ids), _ROWS_PER_CHUNK):
-            signatures = self.signer.signatures(texts[start : start + _ROWS_PER_CHUNK])
+            signatures, fingerprints = self.signed(texts[start : start + _ROWS_PER_CHUNK], known)
             keys = self._band_keys(signatures)
             nearest = self._nearest_in_index(signatures, keys)
             found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
             novel = np.flatnonzero(nearest < 0)
-            pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel]))
-        for chunk_ids, signatures, keys in pending:  # stored after the whole group was judged
-            self._store(chunk_ids, signatures, keys)
+            pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
+        for chunk_ids, signatures, keys, fingerprints in pending:  # stored after the whole group was judged
+            self._store(chunk_ids, signatures, keys, fingerprints)
         return found
 
 
@@ -649,7 +697,7 @@ class RougeLNoveltyIndex(NoveltyIndex):
             results.append((True, None))
         return results
 
-    def add_group(self, ids: Sequence[str], texts: Texts) -> list[str | None]:
+    def add_group(self, ids: Sequence[str], texts: Texts, known: NoveltyIndex | None = None) -> list[str | None]:
         if len(ids) != len(texts):
             raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
         indexed = len(self._tokens)

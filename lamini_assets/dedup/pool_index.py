@@ -20,6 +20,18 @@ def pool_index_path(directory: Path, config: NoveltyConfig) -> Path:
     return directory / f"pool-{config.method}-{digest}"
 
 
+def saved_pool_index(directory: Path, config: NoveltyConfig) -> NoveltyIndex | None:
+    """The pool index saved in `directory` for `config` (memory-mapped), or None when there is none
+    or it is unreadable or stale (then it is rebuilt when next needed)."""
+    path = pool_index_path(directory, config)
+    if not path.exists():
+        return None
+    try:
+        return load_novelty_index(path, config)
+    except (ValueError, OSError):
+        return None
+
+
 def load_pool_index(
     directory: Path, config: NoveltyConfig, ids: Sequence[str] | pl.Series, texts: Texts | TextReader
 ) -> tuple[NoveltyIndex, dict[str, int]]:
@@ -53,12 +65,7 @@ def load_pool_index(
             raise ValueError(f"load_pool_index: no text for pool ids {missing}")
         return aligned
 
-    index: NoveltyIndex | None = None
-    if path.exists():
-        try:
-            index = load_novelty_index(path, config)
-        except (ValueError, OSError):
-            index = None  # unreadable or stale: rebuilt below
+    index = saved_pool_index(directory, config)
     indexed = index.ids.series() if index is not None else None
     if index is not None and indexed is not None and indexed.is_in(unique_ids.implode()).all():
         new_ids = unique_ids.filter(~unique_ids.is_in(indexed.implode()))

@@ -1,16 +1,21 @@
 """The Dagster layer: thin assets, checks and resources over the domain packages."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
-from lamini_assets.config import config_path_from_env, load_config
-from lamini_assets.defs import dataset, diversity, evaluation, generation, lineage, plan, seeds, sql_models, teacher, training
-from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation
-from lamini_assets.defs.execution import executor_for
-from lamini_assets.defs.partitions import student_partitions
-from lamini_assets.defs.resources import build_resources
-from lamini_assets.defs.snapshot import read_snapshot_sensor
+# Partitioned asset checks (one per partition of a partitioned asset) are a Dagster preview that
+# works as documented; its warning would print for every check in every step process.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
+
+from lamini_assets.config import config_path_from_env, load_config  # noqa: E402 (after the warning filter)
+from lamini_assets.defs import dataset, diversity, evaluation, generation, lineage, plan, seeds, sql_models, teacher, training  # noqa: E402 (after the warning filter)
+from lamini_assets.defs.automation import automation_sensor, with_code_versions_and_automation  # noqa: E402 (after the warning filter)
+from lamini_assets.defs.execution import executor_for  # noqa: E402 (after the warning filter)
+from lamini_assets.defs.partitions import student_partitions  # noqa: E402 (after the warning filter)
+from lamini_assets.defs.resources import build_resources  # noqa: E402 (after the warning filter)
+from lamini_assets.defs.snapshot import read_snapshot_sensor  # noqa: E402 (after the warning filter)
 
 
 def build_definitions(config_path: Path | str | None = None) -> dg.Definitions:

@@ -20,6 +20,7 @@ from lamini_assets.dataset import (
 )
 from lamini_assets.dataset.checks import missing_sources, repeated_row_ids
 from lamini_assets.dataset.exports import CARD_FILE
+from lamini_assets.dedup import saved_pool_index
 from lamini_assets.defs.automation import FOLLOWS_UPSTREAM
 from lamini_assets.defs.checks import expected_empty
 from lamini_assets.defs.metadata import (
@@ -112,7 +113,7 @@ def lamini_dataset(
     with duckdb.get_connection() as conn, closing(conn):
         with memory_limit(conn, config.dataset.duckdb_memory_limit):
             # Built, hashed and exported inside DuckDB: the rows' text never becomes Python objects.
-            dataset = build_dataset_table(conn, config.dataset)
+            dataset = build_dataset_table(conn, config.dataset, pool_index=saved_pool_index(config.novelty_dir, near) if near else None)
             facts = CardFacts(
                 run_id=context.run.run_id,
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),

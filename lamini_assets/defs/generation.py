@@ -109,7 +109,7 @@ def instructions(
         extra_metadata = {}
     else:
         pool_index, pool_counts = seed_pool_index(
-            pool_ids, config.generation.filters.novelty, config.artifacts_dir / "novelty", read_rows=read_pool_rows
+            pool_ids, config.generation.filters.novelty, config.novelty_dir, read_rows=read_pool_rows
         )
         client = teacher.client(context.log.info)
         partition = generated_instructions(label, seeds, pool_index, topics, config.generation, client)

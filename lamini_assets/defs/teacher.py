@@ -40,8 +40,8 @@ def _failures_of_shard(conn: duckdb.DuckDBPyConnection, source: str, shard: int,
     """The source's failed generation calls, and the failed response calls of this shard."""
     return conn.execute(
         "select * from main.teacher_failures where instruction_source = $source"
-        f" and (asset = 'instructions' or (asset = 'responses' and {in_shard_sql('row_id')}))",
-        {"source": source, "shard": shard, "shard_count": count},
+        f" and (asset = 'instructions' or (asset = 'responses' and {in_shard_sql(shard, count, 'row_id')}))",
+        {"source": source},
     ).pl()
 
 
@@ -126,30 +126,27 @@ def responses(
         )
 
 
+def _check_spec(name: str, description: str) -> dg.AssetCheckSpec:
+    """A blocking check of one response shard."""
+    return dg.AssetCheckSpec(name, asset="responses", partitions_def=response_partitions, blocking=True,
+                             description=description)
+
+
 RESPONSE_CHECK_SPECS = [
-    dg.AssetCheckSpec(
-        "partition_has_rows", asset="responses", partitions_def=response_partitions, blocking=True,
-        description=(
-            "The shard has at least one row (only a warning when the config leaves the source empty, or the "
-            "shard lies beyond the source's shard count)."
-        ),
+    _check_spec(
+        "partition_has_rows",
+        "The shard has at least one row (only a warning when the config leaves the source empty, or the shard "
+        "lies beyond the source's shard count).",
     ),
-    dg.AssetCheckSpec(
-        "instruction_ids_unique", asset="responses", partitions_def=response_partitions, blocking=True,
-        description="No instruction_id appears twice in the shard.",
-    ),
-    dg.AssetCheckSpec(
-        "every_instruction_answered", asset="responses", partitions_def=response_partitions, blocking=True,
-        description=(
-            "Every instruction of the shard has a responses row (answered or error) and every response still "
-            "has its instruction. Fails when instructions changed after responses were built."
-        ),
+    _check_spec("instruction_ids_unique", "No instruction_id appears twice in the shard."),
+    _check_spec(
+        "every_instruction_answered",
+        "Every instruction of the shard has a responses row (answered or error) and every response still has its "
+        "instruction. Fails when instructions changed after responses were built.",
     ),
     *(
-        dg.AssetCheckSpec(
-            f"{kind}_share_under_limit", asset="responses", partitions_def=response_partitions, blocking=True,
-            description=f"Share of {kind} responses: any warns; above responses.{limit_key} of the shard it fails (ERROR).",
-        )
+        _check_spec(f"{kind}_share_under_limit",
+                    f"Share of {kind} responses: any warns; above responses.{limit_key} of the shard it fails (ERROR).")
         for kind, limit_key in (("failed", "max_failed_share"), ("truncated", "max_truncated_share"))
     ),
 ]

@@ -102,11 +102,21 @@ def _hash64(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
 
 
-def _splitmix64(values: np.ndarray) -> np.ndarray:
-    values = values + np.uint64(0x9E3779B97F4A7C15)
-    values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return values ^ (values >> np.uint64(31))
+def _splitmix64_in_place(values: np.ndarray, scratch: np.ndarray) -> None:
+    """SplitMix64's finalizer applied to `values` in place (`scratch`: same shape): no temporaries,
+    which was most of its cost on a 466k-row pool."""
+    values += np.uint64(0x9E3779B97F4A7C15)
+    np.right_shift(values, np.uint64(30), out=scratch)
+    values ^= scratch
+    values *= np.uint64(0xBF58476D1CE4E5B9)
+    np.right_shift(values, np.uint64(27), out=scratch)
+    values ^= scratch
+    values *= np.uint64(0x94D049BB133111EB)
+    np.right_shift(values, np.uint64(31), out=scratch)
+    values ^= scratch
+
+
+_RANK_BLOCK = 16_384
 
 
 class _HashRanking:
@@ -118,12 +128,27 @@ class _HashRanking:
         blake2b, from_bytes = hashlib.blake2b, int.from_bytes
         self._hashes = np.fromiter((from_bytes(blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
                                     for key in keys), dtype=np.uint64, count=len(keys))
+        self._scores = np.empty_like(self._hashes)
+        self._scratch = np.empty(min(len(keys), _RANK_BLOCK), dtype=np.uint64)
 
     def lowest(self, call_key: int, count: int) -> list[int]:
         """Indices of the `count` lowest-ranked candidates for this call, lowest first."""
-        scores = _splitmix64(self._hashes ^ np.uint64(call_key))
+        scores = self._scores
+        key = np.uint64(call_key)
+        for start in range(0, len(scores), _RANK_BLOCK):  # blocks that stay in the CPU cache: 2x faster
+            block, scratch = scores[start : start + _RANK_BLOCK], self._scratch[: min(_RANK_BLOCK, len(scores) - start)]
+            np.bitwise_xor(self._hashes[start : start + _RANK_BLOCK], key, out=block)
+            _splitmix64_in_place(block, scratch)
         count = min(count, len(scores))
-        chosen = np.argpartition(scores, count - 1)[:count] if count < len(scores) else np.arange(len(scores))
+        if count == len(scores):
+            chosen = np.arange(len(scores))
+        else:
+            # Scores are uniform: the lowest `count` almost surely lie below a bound expecting ~4x as
+            # many, so only those few are partitioned (exact either way: too few falls back to all).
+            bound = min(2**64 - 1, (4 * count + 32) * 2**64 // len(scores))
+            below = np.flatnonzero(scores < np.uint64(bound))
+            pool = below if len(below) >= count else np.arange(len(scores))
+            chosen = pool[np.argpartition(scores[pool], count - 1)[:count]]
         return sorted(chosen.tolist(), key=lambda index: int(scores[index]))
 
 

@@ -43,10 +43,13 @@ def shard_of(instruction_id: str, count: int) -> int:
     return int.from_bytes(hashlib.md5(instruction_id.encode("utf-8")).digest(), "little") % count
 
 
-def in_shard_sql(column: str = "instruction_id") -> str:
-    """SQL true for rows of shard $shard of $shard_count. The casts matter: a bound integer parameter
-    would make the modulo a DOUBLE, and the shard of most ids wrong."""
-    return f"md5_number({checked_identifier(column)}) % $shard_count::uhugeint = $shard::uhugeint"
+def in_shard_sql(shard: int, count: int, column: str = "instruction_id") -> str:
+    """SQL true for rows of shard `shard` of `count`: plain `true` when the source has one shard (no
+    hash per row; at one shard per source that was ~10 % of a 1.2M-row responses step). The numbers
+    are literals: a bound integer parameter would make the modulo a DOUBLE, and most shards wrong."""
+    if count == 1:
+        return "true"
+    return f"md5_number({checked_identifier(column)}) % {int(count)}::uhugeint = {int(shard)}::uhugeint"
 
 
 def source_rows(conn: duckdb.DuckDBPyConnection, source: str) -> int:
@@ -65,8 +68,8 @@ def read_shard(
     table = checked_identifier(table)
     selected = ", ".join(checked_identifier(column) for column in columns) if columns else "*"
     return conn.execute(
-        f"select {selected} from main.{table} where instruction_source = $source and {in_shard_sql(id_column)}",
-        {"source": source, "shard": shard, "shard_count": count},
+        f"select {selected} from main.{table} where instruction_source = $source and {in_shard_sql(shard, count, id_column)}",
+        {"source": source},
     ).pl()
 
 
@@ -88,6 +91,6 @@ def replace_shard(
         if table_exists(conn, "instructions") else ""
     )
     return replace_where(
-        conn, table, frame, f"instruction_source = $source{extra} and ({in_shard_sql(id_column)}{orphans})",
-        {"source": source, "shard": shard, "shard_count": count, **(where or {})},
+        conn, table, frame, f"instruction_source = $source{extra} and ({in_shard_sql(shard, count, id_column)}{orphans})",
+        {"source": source, **(where or {})},
     )

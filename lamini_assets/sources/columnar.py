@@ -20,8 +20,10 @@ from lamini_assets.sources.sampling import sample_rank
 
 # What Python's str.strip() strips (Rust's trim differs on U+001C..U+001F).
 PY_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
-# normalise_text on ASCII text: NFKC is the identity, casefold is lower(), \s is these characters.
-_ASCII_WHITESPACE_RUN = r"[\t\n\x0b\x0c\r \x1c-\x1f]+"
+# normalise_text on ASCII text: NFKC is the identity, casefold is lower(), \s is space and these
+# characters. Mapping them to spaces by literal search, then collapsing space runs, is 4x cheaper than
+# one regex over every whitespace run (80k FLAN inputs: 0.07 s against 0.29 s of CPU).
+_ASCII_SPACE_LIKE = ["\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1d", "\x1e", "\x1f"]
 _BLANK_INSIDE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")  # literal-first: an alternation with \A was 20x slower
 _BLANK_EDGE = re.compile(rb"[ \t\r\x0b\x0c]*")
 
@@ -115,18 +117,22 @@ def instruction_ids(instruction: pl.Series, input_text: pl.Series) -> pl.Series:
     frame = pl.DataFrame({"instruction": instruction, "input": input_text})
 
     def normalised(column: str) -> pl.Expr:
-        return pl.col(column).str.replace_all(_ASCII_WHITESPACE_RUN, " ").str.strip_chars(" ").str.to_lowercase()
+        return (
+            pl.col(column).str.replace_many(_ASCII_SPACE_LIKE, [" "] * len(_ASCII_SPACE_LIKE))
+            .str.replace_all(" {2,}", " ").str.strip_chars(" ").str.to_lowercase()
+        )
 
-    frame = frame.with_columns(
-        (pl.col("instruction").str.contains(r"[^\x00-\x7f]") | pl.col("input").str.contains(r"[^\x00-\x7f]"))
-        .alias("unicode"),
+    def non_ascii(column: str) -> pl.Expr:
+        return pl.col(column).str.len_bytes() != pl.col(column).str.len_chars()
+
+    frame = frame.select(
+        (non_ascii("instruction") | non_ascii("input")).alias("unicode"),
         pl.concat_str([normalised("instruction"), pl.lit("\x1f"), normalised("input")]).alias("key"),
     )
     blake2b = hashlib.blake2b
-    ids = [
-        make_instruction_id(text, extra) if unicode else blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
-        for text, extra, unicode, key in frame.select("instruction", "input", "unicode", "key").iter_rows()
-    ]
+    ids = [blake2b(key.encode("utf-8"), digest_size=8).hexdigest() for key in frame["key"].to_list()]
+    for row in frame["unicode"].arg_true().to_list():
+        ids[row] = make_instruction_id(instruction[row], input_text[row])
     return pl.Series("instruction_id", ids, dtype=pl.String)
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import polars as pl
+import pytest
 
 from lamini_assets.dataset import DATASET_SCHEMA, DatasetConfig, build_lamini_dataset, content_version
 from lamini_assets.dataset.config import DEFAULT_SOURCE_PRIORITY
-from lamini_assets.schema import INSTRUCTION_SOURCES
+from lamini_assets.dedup import MinHashSigner, NoveltyConfig, load_pool_index, saved_pool_index
+from lamini_assets.generation.filters import novelty_texts
+from lamini_assets.schema import INSTRUCTION_SOURCES, make_instruction_id
 from lamini_assets.warehouse import content_hash, table_version
 from tests.dataset.conftest import frames
 
@@ -100,6 +104,41 @@ def test_cross_source_near_duplicates_at_real_size(p3_prompts: list[str], hotpot
     other = build_lamini_dataset(responses, instructions, DatasetConfig(source_priority=flipped))
     assert planted_flan <= set(other.near_duplicates["instruction"])
     assert sorted(DEFAULT_SOURCE_PRIORITY) == sorted(INSTRUCTION_SOURCES)
+
+
+def test_near_duplicates_reuse_the_saved_pool_signatures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, p3_prompts: list[str], hotpotqa_prompts: list[str]
+) -> None:
+    """The pool index the generation step saved already signed the pass-through texts: the dataset's
+    filter copies those signatures (matched by the exact text) and signs only the rest, with the same
+    result. 2,750 real P3 rows; the pool holds the 2,000 original_p3 texts and 300 others."""
+    originals, fresh = p3_prompts[:2_000], hotpotqa_prompts[:700]
+    rows = [("original_p3", text, "") for text in originals]
+    rows += [("generated_p3", text + " Think step by step.", "") for text in originals[100:400]]
+    rows += [("generated_p3", text, "") for text in fresh[:450]]
+    instructions, responses = frames(rows)
+    pool = pl.DataFrame({"instruction": originals + p3_prompts[2_000:2_300], "input": ""})
+    load_pool_index(tmp_path, NoveltyConfig(), pool["instruction"].map_elements(make_instruction_id, return_dtype=pl.String),
+                    novelty_texts(pool))
+    saved = saved_pool_index(tmp_path, NoveltyConfig())
+    assert saved is not None and len(saved) == 2_300
+
+    signed: list[int] = []
+    sign = MinHashSigner.signatures
+    monkeypatch.setattr(MinHashSigner, "signatures", lambda self, texts: signed.append(len(texts)) or sign(self, texts))
+    fresh_build = build_lamini_dataset(responses, instructions)
+    assert sum(signed) == len(rows)
+    signed.clear()
+    reused = build_lamini_dataset(responses, instructions, pool_index=saved)
+    assert sum(signed) == len(rows) - 2_000  # only the texts the pool lacks
+    assert fresh_build.near_duplicates.height >= 300
+    assert reused.near_duplicates.equals(fresh_build.near_duplicates) and reused.version == fresh_build.version
+
+    # Another signer (a different num_perm) cannot lend its signatures: everything is signed again.
+    signed.clear()
+    other = build_lamini_dataset(responses, instructions, DatasetConfig(near_duplicates=NoveltyConfig(num_perm=64)),
+                                 pool_index=saved)
+    assert sum(signed) == len(rows) and other.rows.height > 0
 
 
 def test_content_version_is_a_hash_of_the_content(p3_prompts: list[str]) -> None:

@@ -34,8 +34,7 @@ def test_shard_counts_and_python_agrees_with_duckdb_on_real_ids() -> None:
         conn.execute("create table t as select unnest(?) as instruction_id", [ids])
         for count in (1, 7, 13):
             for shard in range(count):
-                found = {row[0] for row in conn.execute(f"select instruction_id from t where {in_shard_sql()}",
-                                                        {"shard": shard, "shard_count": count}).fetchall()}
+                found = {row[0] for row in conn.execute(f"select instruction_id from t where {in_shard_sql(shard, count)}").fetchall()}
                 assert found == {i for i in ids if shard_of(i, count) == shard}
     sizes = Counter(shard_of(i, 13) for i in ids)
     assert len(sizes) == 13 and max(sizes.values()) < 1.3 * len(ids) / 13  # an even spread
