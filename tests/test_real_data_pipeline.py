@@ -78,11 +78,19 @@ def test_real_data_runs_twice_and_the_second_run_calls_no_teacher(tmp_path: Path
         templates = conn.execute("select count(distinct template) from seed_instructions where seed_source = 'p3'").fetchone()[0]
         instructions = dict(conn.execute("select instruction_source, count(*) from instructions group by 1").fetchall())
         unanswered = conn.execute("select count(*) from responses where finish_reason = 'error'").fetchone()[0]
+        passed_through = conn.execute(
+            "select count(*) from lamini_dataset where instruction_source in ('alpaca', 'original_p3', 'original_flan')"
+        ).fetchone()[0]
         cursor = instance.event_log_storage.get_maximum_record_id()
     assert pools == {"self_instruct": 175, "p3": 142 * 20} and templates == 142
     assert all(instructions.get(label, 0) > 0 for label in (*GENERATED, "original_p3")), instructions
     assert unanswered == 0
     assert all(first[("instructions", label)]["teacher/misses"] == 20 for label in GENERATED)
+    # The dataset's near-duplicate filter copied the pool index's signatures of every pass-through text.
+    dataset_event = instance.get_latest_materialization_event(dg.AssetKey("lamini_dataset"))
+    assert dataset_event is not None and dataset_event.asset_materialization is not None
+    reused = dataset_event.asset_materialization.metadata["near_duplicate_signatures_reused"].value
+    assert passed_through > 2_000 and reused == passed_through
 
     run_pipeline(config)
     second = teacher_materialisations(instance, cursor)

@@ -165,6 +165,8 @@ def build_dataset_table(
             conn.execute(f"delete from {table} where row_id in (select row_id from _near_duplicate_rows)")
             conn.unregister("_near_duplicate_rows")
     counts["near_duplicates"] = near_duplicates.height
+    if pool_index is not None and config.near_duplicates is not None:
+        counts["near_duplicate_signatures_reused"] = getattr(pool_index, "signatures_lent", 0)
     summary: dict[str, dict[str, int]] = {}
     for column in ("instruction_source", "teacher_model", "generation_template_version", "response_template_version"):
         summary[column] = {

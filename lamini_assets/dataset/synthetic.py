@@ -59,6 +59,7 @@ select
                                    i -> words[1 + (hash(h, i, 'r') % 5000)::bigint]), ' ') as response,
     h
 from numbered, vocabulary
+order by list_position($sources, source), n  -- DuckDB's threads return rows in any order
 """
 
 

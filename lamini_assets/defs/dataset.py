@@ -113,7 +113,9 @@ def lamini_dataset(
     with duckdb.get_connection() as conn, closing(conn):
         with memory_limit(conn, config.dataset.duckdb_memory_limit):
             # Built, hashed and exported inside DuckDB: the rows' text never becomes Python objects.
-            dataset = build_dataset_table(conn, config.dataset, pool_index=saved_pool_index(config.novelty_dir, near) if near else None)
+            # The seed pool's saved index lends its signatures of the pass-through texts.
+            pool_index = saved_pool_index(config.novelty_dir, config.generation.filters.novelty) if near else None
+            dataset = build_dataset_table(conn, config.dataset, pool_index=pool_index)
             facts = CardFacts(
                 run_id=context.run.run_id,
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -16,7 +16,8 @@ from lamini_assets.sources.columnar import json_bytes, strip
 from lamini_assets.sources.reading import read_jsonl, reread_jsonl
 
 _TEXT_FIELDS = ["id", "instruction", "input", "output"]
-_TEXT_TYPES = (pl.String, pl.Null)
+_TASK_SCHEMA = {"id": pl.String, "instruction": pl.String,
+                "instances": pl.List(pl.Struct({"input": pl.String, "output": pl.String}))}
 
 
 class SelfInstructLoader(SeedLoader):
@@ -36,13 +37,12 @@ class SelfInstructLoader(SeedLoader):
             return
         task_id, instruction = pl.col("id"), pl.col("instruction")
         first = pl.col("instances").list.first()
-        has_input = "input" in {field.name for field in frame.schema["instances"].inner.fields}  # type: ignore[attr-defined]
         output = first.struct.field("output")
         yield frame.select(
             pl.lit(display).alias("file"),
             "line",
             instruction,
-            (first.struct.field("input").fill_null("") if has_input else pl.lit("")).alias("input"),
+            first.struct.field("input").fill_null("").alias("input"),
             output.alias("output"),
             pl.lit(self.spec.name).alias("template"),
             pl.format("{}:{}#{}", pl.lit(display), "line", task_id).alias("origin"),
@@ -59,16 +59,9 @@ class SelfInstructLoader(SeedLoader):
         if body is None:
             return None
         try:
-            frame = pl.read_ndjson(body, infer_schema_length=None)
+            # The schema given (one pass, no inference); a line of another shape makes Polars raise.
+            frame = pl.read_ndjson(body, schema=_TASK_SCHEMA)
         except Exception:  # noqa: BLE001 - the per-row path decides
-            return None
-        schema = frame.schema
-        instances = schema.get("instances")
-        if (schema.get("id") not in _TEXT_TYPES or schema.get("instruction") not in _TEXT_TYPES
-                or not isinstance(instances, pl.List) or not isinstance(instances.inner, pl.Struct)):
-            return None
-        fields = {field.name: field.dtype for field in instances.inner.fields}
-        if fields.get("output") not in _TEXT_TYPES or fields.get("input", pl.String) not in _TEXT_TYPES:
             return None
         return frame.select("id", "instruction", "instances").with_row_index("line", offset=1).with_columns(
             pl.col("line").cast(pl.Int64)

@@ -131,6 +131,7 @@ def test_near_duplicates_reuse_the_saved_pool_signatures(
     signed.clear()
     reused = build_lamini_dataset(responses, instructions, pool_index=saved)
     assert sum(signed) == len(rows) - 2_000  # only the texts the pool lacks
+    assert reused.counts["near_duplicate_signatures_reused"] == 2_000
     assert fresh_build.near_duplicates.height >= 300
     assert reused.near_duplicates.equals(fresh_build.near_duplicates) and reused.version == fresh_build.version
 
