@@ -9,11 +9,11 @@ naming one of 2,000 topic words, cycled to --rows rows (mean ~17 words). Three r
 process so that each one's peak RSS and CPU seconds are its own:
 
 1. baseline: the --baseline-rows distinct real instructions (no suffix) embedded with the old path
-   (sentence-transformers, torch fp32, batches of 256), torch in batches of 16, and --backend at its
-   default batch size: rows per CPU second of each, their ratio,
+   (sentence-transformers, torch fp32, batches of 256) and --backend at its default batch size (for
+   onnx-int8 at most 64 rows and 512 padded tokens per call): rows per CPU second of each, their ratio,
    and the backend's fidelity to torch (mean cosine, top-1 neighbour agreement);
 2. cold: an empty artifact store; all --rows embedded with --backend (the ONNX export included),
-   then a t-SNE (openTSNE, FFT gradients, 2 threads) of a seeded sample of --project of them, as the
+   then a t-SNE (openTSNE, Barnes-Hut gradients, 2 threads) of a seeded sample of --project of them, as the
    report projects a seeded per-source sample;
 3. cached rerun: a fresh process on the same store: embeddings and projection read back.
 
@@ -98,7 +98,7 @@ def run_baseline(rows: int, backend: str) -> dict[str, float]:
     figures: dict[str, float] = {"rows": len(texts)}
     vectors = {}
     batch_size = BACKEND_BATCH_SIZE[backend]
-    runs = [("torch", OLD_BATCH_SIZE), ("torch", 16), (backend, batch_size)]
+    runs = [("torch", OLD_BATCH_SIZE), (backend, batch_size)]
     for name, size in runs:
         model, used = load_encoder(MODEL, name, store, log=lambda line: print(f"    {line}", file=sys.stderr))
         run_store = LocalArtifactStore(tempfile.mkdtemp(prefix="lamini-bench-baseline-"))  # nothing cached

