@@ -459,7 +459,8 @@ class MinHashNoveltyIndex(NoveltyIndex):
         self._band_salts = np.arange(self.bands, dtype=np.uint64) * (mixers[-1] | np.uint64(1))
         self._signatures = GrowingRows(config.num_perm)
         self._fingerprints = GrowingRows(4)  # text_fingerprints of each row, for reuse by other indexes
-        self._fingerprint_positions: pl.DataFrame | None = None  # (h1, h2, position), built on first lookup
+        # (h1, h2, position) of each distinct fingerprint, and the row count it was built at (first lookup)
+        self._fingerprint_positions: tuple[int, pl.DataFrame] | None = None
         self.signatures_lent = 0  # signatures other indexes copied from this one (`signed(..., known=self)`)
         self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
         # The smallest number of equal signature slots that reaches the threshold.
@@ -502,14 +503,16 @@ class MinHashNoveltyIndex(NoveltyIndex):
 
     def positions_of(self, fingerprints: np.ndarray) -> np.ndarray:
         """Per fingerprint, the position of an indexed row of that exact text, else -1."""
-        if self._fingerprint_positions is None or len(self._fingerprint_positions) != len(self):
+        # Keyed by the row count, not the frame's length: repeated texts would shrink the frame and
+        # rebuild it on every lookup.
+        if self._fingerprint_positions is None or self._fingerprint_positions[0] != len(self):
             stored = np.concatenate([part.reshape(-1, 4) for part in self._fingerprints.parts()]).view(np.uint64)
-            self._fingerprint_positions = pl.DataFrame(
+            self._fingerprint_positions = (len(self), pl.DataFrame(
                 {"h1": stored[:, 0], "h2": stored[:, 1], "position": np.arange(len(stored), dtype=np.int64)}
-            ).unique(["h1", "h2"], keep="first")
+            ).unique(["h1", "h2"], keep="first"))
         wanted = fingerprints.view(np.uint64)
         query = pl.DataFrame({"h1": wanted[:, 0], "h2": wanted[:, 1]})
-        found = query.join(self._fingerprint_positions, on=["h1", "h2"], how="left", maintain_order="left")
+        found = query.join(self._fingerprint_positions[1], on=["h1", "h2"], how="left", maintain_order="left")
         return found["position"].fill_null(-1).to_numpy()
 
     def _store(self, ids: Sequence[str], signatures: np.ndarray, keys: np.ndarray, fingerprints: np.ndarray) -> None:
