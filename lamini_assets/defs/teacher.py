@@ -91,13 +91,15 @@ def responses(
         context.log.info(f"{label} has {count} shard(s) of {source_size} instructions: shard {shard:04d} is empty")
     client = teacher.client(context.log.info)
     partition = answer_instructions(label, instructions, client)
+    version = table_version(partition.rows)
     with duckdb.get_connection() as conn:
-        replaced = replace_shard(conn, "responses", partition.rows, label, shard, count)
+        # Left untouched when the table already holds exactly these rows (a warm rerun, nothing changed).
+        replaced = replace_shard(conn, "responses", partition.rows, label, shard, count, version=version)
         replace_shard(conn, "teacher_failures", partition.failures, label, shard, count, id_column="row_id",
                       where={"asset": "responses"})
         failures = _failures_of_shard(conn, label, shard, count)
     shard_metadata = {"shard": f"{shard:04d}", "source_shards": count, "source_instructions": source_size,
-                      "rows_replaced": replaced}
+                      "rows_replaced": replaced or 0}
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "responses" in selected:
         yield dg.MaterializeResult(
@@ -105,11 +107,12 @@ def responses(
             metadata={
                 **table_metadata(partition.rows, "responses"),
                 **shard_metadata,
+                "table_rewritten": replaced is not None,
                 **counts_metadata(partition.counts),
                 **teacher_metadata(client, partition.teacher_stats),
                 **config_metadata(config),
             },
-            data_version=dg.DataVersion(table_version(partition.rows)),
+            data_version=dg.DataVersion(version),
         )
     if "teacher_failures" in selected:
         by_asset = dict(failures.group_by("asset").len().iter_rows())

@@ -11,12 +11,13 @@ Shard keys are zero-padded indexes ("0000"); a source uses the first `count` of 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 
 import duckdb
 import polars as pl
 
-from lamini_assets.warehouse import checked_identifier, replace_where, table_exists
+from lamini_assets.warehouse import checked_identifier, content_hash, replace_where, table_exists
 
 SHARD_KEY_WIDTH = 4
 
@@ -78,14 +79,21 @@ def read_shard(
 
 def replace_shard(
     conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, source: str, shard: int, count: int,
-    id_column: str = "instruction_id", where: Mapping[str, str] | None = None,
-) -> int:
-    """Atomically replace one shard's rows of `table` with `frame`; returns the rows deleted.
+    id_column: str = "instruction_id", where: Mapping[str, str] | None = None, version: str | None = None,
+) -> int | None:
+    """Atomically replace one shard's rows of `table` with `frame`; returns the rows deleted, or None
+    when nothing had to be written.
 
     Deleted: the source's rows (also matching `where`) whose id falls in this shard, wherever an
     earlier run put them, and the source's rows whose instruction is gone from `instructions`
     (they belong to no shard). Rows are placed by their id, so a changed shard count (the source
     grew or shrank) moves a row when its new shard runs and never leaves two copies of it.
+
+    `version`: `frame`'s content hash (warehouse.table_version). When the rows the delete would
+    remove already hash to it (the same columns, types and rows, counted with repeats), the table
+    holds exactly `frame` there and is left untouched (returns None): a warm rerun of an unchanged
+    shard reads the stored rows once (~3 s of CPU at 600k rows) instead of deleting and rewriting
+    them (~5-9 s, plus the WAL). The comparison is with the table itself, never a remembered version.
     """
     id_column = checked_identifier(id_column)
     extra = "".join(f" and {checked_identifier(column)} = ${column}" for column in where or {})
@@ -93,7 +101,22 @@ def replace_shard(
         f" or {id_column} not in (select instruction_id from main.instructions where instruction_source = $source)"
         if table_exists(conn, "instructions") else ""
     )
-    return replace_where(
-        conn, table, frame, f"instruction_source = $source{extra} and ({in_shard_sql(shard, count, id_column)}{orphans})",
-        {"source": source, **(where or {})},
-    )
+    condition = f"instruction_source = $source{extra} and ({in_shard_sql(shard, count, id_column)}{orphans})"
+    params = {"source": source, **(where or {})}
+    if version is not None and table_exists(conn, checked_identifier(table)) and _slice_version(conn, table, condition, params) == version:
+        return None
+    return replace_where(conn, table, frame, condition, params)
+
+
+def _slice_version(conn: duckdb.DuckDBPyConnection, table: str, condition: str, params: Mapping[str, str]) -> str:
+    """content_hash of the rows of `table` matching `condition` (a temporary view: a view's SQL cannot
+    take parameters, so `params` are inlined as quoted literals)."""
+    def literal(value: str) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    inlined = re.sub(r"\$([A-Za-z_]\w*)", lambda match: literal(params[match.group(1)]), condition)
+    conn.execute(f"create or replace temporary view shard_slice as select * from main.{table} where {inlined}")
+    try:
+        return content_hash(conn, "shard_slice")
+    finally:
+        conn.execute("drop view if exists shard_slice")

@@ -65,3 +65,33 @@ def test_replacing_shards_keeps_every_row_once_across_a_changed_shard_count() ->
         deleted = replace_shard(conn, "responses", answer(5, 0, 4), "original_p3", 0, 5)
         assert deleted == Counter(shard_of(i, 5) for i in ids)[0] + (shard_of(ids[0], 5) != 0)
         assert conn.execute("select count(*) from responses").fetchone()[0] == len(ids) - 1
+
+
+def test_an_unchanged_shard_is_left_untouched_and_any_difference_rewrites_it() -> None:
+    from lamini_assets.warehouse import table_version
+
+    ids = p3_ids(3_000)
+    with duckdb.connect() as conn:
+        instructions = pl.DataFrame({"instruction_id": ids, "instruction_source": "original_p3"})
+        conn.execute("create table instructions as select * from instructions")
+        shard = read_shard(conn, "instructions", "original_p3", 1, 3).with_columns(pl.lit("a").alias("answer"))
+        # The first write has nothing to compare with.
+        assert replace_shard(conn, "responses", shard, "original_p3", 1, 3, version=table_version(shard)) == 0
+        # The same rows again: nothing written.
+        assert replace_shard(conn, "responses", shard, "original_p3", 1, 3, version=table_version(shard)) is None
+        # One changed value, or another row order and one row fewer, rewrites the shard.
+        changed = shard.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("b")).otherwise("answer").alias("answer"))
+        assert replace_shard(conn, "responses", changed, "original_p3", 1, 3, version=table_version(changed)) == shard.height
+        fewer = changed.reverse().tail(-1)
+        assert replace_shard(conn, "responses", fewer, "original_p3", 1, 3, version=table_version(fewer)) == shard.height
+        assert replace_shard(conn, "responses", fewer, "original_p3", 1, 3, version=table_version(fewer)) is None
+        # An orphan (its instruction is gone) in another shard's slice is deleted by this shard's run:
+        # not unchanged, though this shard's own rows are.
+        other = read_shard(conn, "instructions", "original_p3", 2, 3).with_columns(pl.lit("a").alias("answer"))
+        replace_shard(conn, "responses", other, "original_p3", 2, 3)
+        conn.execute("delete from instructions where instruction_id = ?", [other["instruction_id"][0]])
+        assert replace_shard(conn, "responses", fewer, "original_p3", 1, 3, version=table_version(fewer)) == fewer.height + 1
+        assert conn.execute("select count(*) from responses").fetchone()[0] == fewer.height + other.height - 1
+        # Rows of another source with the same ids are no part of the comparison.
+        conn.execute("insert into responses select instruction_id, 'alpaca', answer from fewer")
+        assert replace_shard(conn, "responses", fewer, "original_p3", 1, 3, version=table_version(fewer)) is None
