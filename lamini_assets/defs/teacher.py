@@ -26,7 +26,7 @@ from lamini_assets.generation.shards import (
     shard_key,
     source_rows,
 )
-from lamini_assets.validation import count_unanswered, response_shares
+from lamini_assets.validation import response_counts
 from lamini_assets.warehouse import table_version
 
 
@@ -166,8 +166,7 @@ def response_shard_checks(
     label, shard = response_shard(context.partition_key)
     with duckdb.get_connection() as conn:
         count = shard_count(source_rows(conn, label), config.responses.shard_rows)
-        shares = response_shares(conn, label, (shard, count))
-        unanswered = count_unanswered(conn, label, (shard, count)) if "every_instruction_answered" in selected else {}
+        unanswered, shares = response_counts(conn, label, (shard, count))  # one query for all five checks
 
     if "partition_has_rows" in selected:
         reason = expected_empty(config, "instruction_source", label)
