@@ -94,7 +94,7 @@ def responses(
     version = table_version(partition.rows)
     with duckdb.get_connection() as conn:
         # Left untouched when the table already holds exactly these rows (a warm rerun, nothing changed).
-        replaced = replace_shard(conn, "responses", partition.rows, label, shard, count, version=version)
+        replaced = replace_shard(conn, "responses", partition.rows, label, shard, count, skip_unchanged=True)
         replace_shard(conn, "teacher_failures", partition.failures, label, shard, count, id_column="row_id",
                       where={"asset": "responses"})
         failures = _failures_of_shard(conn, label, shard, count)
