@@ -3,9 +3,9 @@
 Two methods behind one interface (`NoveltyIndex`), picked by `NoveltyConfig.method`:
 
 - `minhash`: MinHash signatures of word shingles of the normalised text, in a banded LSH index.
-  Texts are tokenised and their shingles hashed by Polars (vectorised Rust, no per-row Python), and
-  the permutations applied with numpy to blocks of rows of equal shingle count, in parallel threads
-  over chunks of rows. The scheme and permutation parameters are datasketch's "affine32", so the
+  Texts are normalised by Polars; words are found and shingles hashed and permuted by numba kernels
+  (`kernels.py`; Polars' regex finds the words of non-ASCII texts), in parallel threads over
+  chunks of rows. The scheme and permutation parameters are datasketch's "affine32", so the
   signatures equal what `datasketch.MinHash.update_batch` makes from the same shingles with
   `hashfunc=MinHashSigner.shingle_hash`; the bands are the ones datasketch's `MinHashLSH` picks for
   the threshold. LSH candidates are confirmed by their estimated Jaccard similarity before a row is
@@ -42,15 +42,10 @@ from pydantic import BaseModel, ConfigDict, Field
 _SCHEME = "affine32"
 _WORD_PATTERN = r"\w+"
 _WORD = re.compile(_WORD_PATTERN)
-# Shingles are hashed with Polars' string hash, stable within one Polars version only: a saved
-# index records the version and is rebuilt under another one.
-_SHINGLE_HASH = f"polars-{pl.__version__}-hash-seed0-low32"
-_FORMAT = "lamini-novelty-index@3"  # @3: text fingerprints beside the signatures
-# Rows signed per thread task, and the shingles permuted per numpy block (a block of
-# (shingles x num_perm) uint32 stays in the CPU cache: measured 0.60 s per 3M shingles at 1,024
-# against 0.87 s at 16,384).
-_ROWS_PER_TASK = 10_000
-_SHINGLES_PER_BLOCK = 1_024
+# A saved index records how its shingles were hashed and is rebuilt under another hash.
+_SHINGLE_HASH = "fnv1a64-folded32"  # kernels.hash_byte_ranges of the shingle's UTF-8 bytes
+_FORMAT = "lamini-novelty-index@4"  # @3: text fingerprints beside the signatures; @4: FNV shingle hash
+_ROWS_PER_TASK = 10_000  # rows signed per thread task
 # Rows signed and checked per numpy pass, and candidate pairs compared at once (memory bounds).
 _ROWS_PER_CHUNK = 20_000
 _POOL_ROWS_PER_SEGMENT = 200_000
@@ -314,9 +309,10 @@ def shingle_words(text: str) -> list[str]:
     return _WORD.findall(normalised.lower())
 
 
-def _shingle_lists(texts: Texts, size: int) -> pl.Series:
-    """Per text, its word n-grams (a text of at most n words is one shingle: its words joined)."""
-    words = word_lists(texts)
+def _shingle_lists(texts: Texts, size: int, *, normalised: bool = False) -> pl.Series:
+    """Per text, its word n-grams (a text of at most n words is one shingle: its words joined).
+    `normalised`: the texts are already `normalised_texts`."""
+    words = _as_series(texts).str.extract_all(_WORD_PATTERN) if normalised else word_lists(texts)
     short = words.list.len() <= size
     if size == 1:
         empty = pl.lit([""], dtype=pl.List(pl.String))
@@ -330,18 +326,15 @@ def _shingle_lists(texts: Texts, size: int) -> pl.Series:
     ).to_series()
 
 
-def _fmix32(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer, as datasketch applies it before the affine permutations."""
-    values = values ^ (values >> np.uint32(16))
-    values = values * np.uint32(0x85EBCA6B)
-    values = values ^ (values >> np.uint32(13))
-    values = values * np.uint32(0xC2B2AE35)
-    return values ^ (values >> np.uint32(16))
-
-
-def _hash_strings(strings: pl.Series) -> np.ndarray:
-    """32-bit hashes of strings (the low half of Polars' 64-bit string hash, seed 0)."""
-    return (strings.hash(seed=0).to_numpy() & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+def _string_buffers(strings: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets) of a string column, the form the kernels read."""
+    array = strings.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, dtype=np.uint8)), offsets
 
 
 def text_fingerprints(texts: pl.Series) -> np.ndarray:
@@ -362,9 +355,12 @@ class MinHashSigner:
         self.shingle_size = shingle_size
         from datasketch import MinHash  # imported where used: datasketch and rouge-score cost seconds to import
 
+        from lamini_assets.dedup import kernels  # numba: loaded where signing happens, not with the config
+
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
         self._a = a.astype(np.uint32)
         self._b = b.astype(np.uint32)
+        self._kernels = kernels
 
     def shingles(self, text: str) -> list[str]:
         """Word n-grams of the normalised text; a text of at most n words is one shingle."""
@@ -372,12 +368,12 @@ class MinHashSigner:
 
     def shingle_hash(self, shingle: str | bytes) -> int:
         """32-bit hash of one shingle: the `hashfunc` a datasketch MinHash needs to match."""
-        text = shingle.decode("utf-8") if isinstance(shingle, bytes) else shingle
-        return int(_hash_strings(pl.Series([text], dtype=pl.String))[0])
+        data = shingle if isinstance(shingle, bytes) else shingle.encode("utf-8")
+        return int(self._kernels.hash_byte_ranges(np.frombuffer(data, dtype=np.uint8), np.array([0, len(data)], dtype=np.int64))[0])
 
     def signatures(self, texts: Texts) -> np.ndarray:
         """(len(texts), num_perm) uint32 signatures; chunks of rows are signed in parallel threads
-        (Polars and numpy release the GIL)."""
+        (the kernels and Polars release the GIL)."""
         series = _as_series(texts)
         out = np.empty((len(series), self.num_perm), dtype=np.uint32)
         starts = range(0, len(series), _ROWS_PER_TASK)
@@ -391,32 +387,34 @@ class MinHashSigner:
         return out
 
     def _sign(self, texts: pl.Series) -> np.ndarray:
-        shingles = _shingle_lists(texts, self.shingle_size)
-        counts = shingles.list.len().to_numpy().astype(np.int64)
-        hashes = _fmix32(_hash_strings(shingles.explode()))
-        # Repeated shingles in a row are harmless: the minimum of a multiset is that of its set.
-        starts = np.zeros(len(counts), dtype=np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        out = np.empty((len(counts), self.num_perm), dtype=np.uint32)
-        # Rows of equal shingle count form (rows, count) blocks: one minimum over axis 1, no reduceat.
-        order = np.argsort(counts, kind="stable")
-        sorted_counts = counts[order]
-        bounds = np.concatenate([[0], np.flatnonzero(np.diff(sorted_counts)) + 1, [len(order)]])
-        for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            count = int(sorted_counts[begin])
-            rows = order[begin:end]
-            shingle_hashes = hashes[starts[rows][:, None] + np.arange(count)]
-            signed = np.empty((len(rows), self.num_perm), dtype=np.uint32)
-            per_block = max(1, _SHINGLES_PER_BLOCK // count)
-            block = np.empty((min(per_block, len(rows)), count, self.num_perm), dtype=np.uint32)
-            for first in range(0, len(rows), per_block):
-                part = shingle_hashes[first : first + per_block]
-                permuted = block[: len(part)]
-                np.multiply(part[..., None], self._a, out=permuted)
-                permuted += self._b
-                np.minimum.reduce(permuted, axis=1, out=signed[first : first + per_block])
-            out[rows] = signed
-        return out
+        hashes, counts = self._shingle_hashes(normalised_texts(texts))
+        return self._kernels.permuted_minima(self._kernels.fmix32(hashes), counts, self._a, self._b)
+
+    def _shingle_hashes(self, normalised: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, counts) of every row's shingles, rows in order. ASCII rows are split into words by a
+        byte scan; the others (Unicode `\\w`) by Polars' regex, their shingles hashed as the same bytes."""
+        non_ascii = (normalised.str.len_bytes() != normalised.str.len_chars()).arg_true().to_numpy()
+        if not len(non_ascii):
+            return self._kernels.ascii_shingle_hashes(*_string_buffers(normalised), self.shingle_size)
+        is_ascii = np.ones(len(normalised), dtype=bool)
+        is_ascii[non_ascii] = False
+        ascii_hashes, ascii_counts = self._kernels.ascii_shingle_hashes(
+            *_string_buffers(normalised.filter(pl.Series(is_ascii))), self.shingle_size)
+        shingles = _shingle_lists(normalised.gather(non_ascii), self.shingle_size, normalised=True)
+        other_counts = shingles.list.len().to_numpy().astype(np.int64)
+        other_hashes = self._kernels.hash_byte_ranges(*_string_buffers(shingles.explode()))
+        counts = np.empty(len(normalised), dtype=np.int64)
+        counts[is_ascii] = ascii_counts
+        counts[non_ascii] = other_counts
+        # Each row's hashes from its part, in row order.
+        hashes = np.empty(int(counts.sum()), dtype=np.uint32)
+        row_starts = np.zeros(len(counts), dtype=np.int64)
+        np.cumsum(counts[:-1], out=row_starts[1:])
+        for part_rows, part_counts, part_hashes in ((np.flatnonzero(is_ascii), ascii_counts, ascii_hashes),
+                                                    (non_ascii, other_counts, other_hashes)):
+            within = np.arange(len(part_hashes)) - np.repeat(np.cumsum(part_counts) - part_counts, part_counts)
+            hashes[np.repeat(row_starts[part_rows], part_counts) + within] = part_hashes
+        return hashes, counts
 
 
 def _fmix64(values: np.ndarray) -> np.ndarray:
