@@ -124,3 +124,92 @@ def permuted_minima(hashes: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np
                     signature[j] = permuted
         start += counts[row]
     return out
+
+
+@njit(cache=True, nogil=True)
+def merge_sorted(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
+    """Two sorted uint64 arrays as one sorted array, in one linear pass (numpy's searchsorted +
+    insert made two passes and a binary search per element)."""
+    out = np.empty(len(older) + len(newer), dtype=older.dtype)
+    i = j = k = 0
+    while i < len(older) and j < len(newer):
+        if newer[j] < older[i]:
+            out[k] = newer[j]
+            j += 1
+        else:
+            out[k] = older[i]
+            i += 1
+        k += 1
+    out[k : k + len(older) - i] = older[i:]
+    k += len(older) - i
+    out[k : k + len(newer) - j] = newer[j:]
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_at_least(entries: np.ndarray, start: int, prefix: np.uint64, prefix_mask: np.uint64) -> int:
+    """The first index >= start whose entry's prefix is >= prefix: a gallop from start, then a binary
+    search (queries arrive sorted, so each search starts where the last ended)."""
+    size = len(entries)
+    if start >= size or (entries[start] & prefix_mask) >= prefix:
+        return start
+    step = 1
+    low = start  # entries[low] < prefix
+    while low + step < size and (entries[low + step] & prefix_mask) < prefix:
+        low += step
+        step *= 2
+    high = min(low + step, size)  # entries[high] >= prefix, or high == size
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (entries[middle] & prefix_mask) < prefix:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _equal_slots(signatures: np.ndarray, row: int, indexed: np.ndarray, position: int) -> int:
+    equal = 0
+    for slot in range(signatures.shape[1]):
+        equal += signatures[row, slot] == indexed[position, slot]
+    return equal
+
+
+@njit(cache=True, nogil=True)
+def nearest_in_segment(
+    prefixes: np.ndarray, rows_of_prefixes: np.ndarray, segment: np.ndarray, position_bits: int,
+    signatures: np.ndarray, saved: np.ndarray, added: np.ndarray, min_equal: int,
+    best_position: np.ndarray, best_equal: np.ndarray,
+) -> None:
+    """For each query row, its most similar indexed row among those sharing a band key in `segment`,
+    folded into best_position/best_equal (ties: the lowest position, i.e. the earliest indexed).
+
+    `prefixes`: the query rows' band keys (position bits cleared), sorted; `rows_of_prefixes`: the row
+    of each. `segment`: sorted bucket entries, key prefix | position. An indexed row's signature is
+    saved[position], or added[position - len(saved)]. A pair counts when at least `min_equal` slots
+    are equal; it is compared once per band it shares, as the numpy version did.
+    """
+    position_mask = np.uint64((1 << position_bits) - 1)
+    prefix_mask = ~position_mask
+    saved_rows = len(saved)
+    start = 0
+    query = 0
+    while query < len(prefixes):
+        prefix = prefixes[query]
+        start = _first_at_least(segment, start, prefix, prefix_mask)
+        stop = start
+        while stop < len(segment) and (segment[stop] & prefix_mask) == prefix:
+            stop += 1
+        while query < len(prefixes) and prefixes[query] == prefix:
+            row = rows_of_prefixes[query]
+            for entry in range(start, stop):
+                position = np.int64(segment[entry] & position_mask)
+                if position < saved_rows:  # two calls, not one array: saved is read-only, added is not
+                    equal = _equal_slots(signatures, row, saved, position)
+                else:
+                    equal = _equal_slots(signatures, row, added, position - saved_rows)
+                if equal >= min_equal and (equal > best_equal[row] or (equal == best_equal[row] and position < best_position[row])):
+                    best_equal[row] = equal
+                    best_position[row] = position
+            query += 1

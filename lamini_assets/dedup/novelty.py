@@ -461,6 +461,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         self._fingerprint_positions: tuple[int, pl.DataFrame] | None = None
         self.signatures_lent = 0  # signatures other indexes copied from this one (`signed(..., known=self)`)
         self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
+        self._kernels = self.signer._kernels
         # The smallest number of equal signature slots that reaches the threshold.
         self._min_equal = int(np.ceil(config.minhash_threshold * config.num_perm - 1e-9))
 
@@ -528,8 +529,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         # Merge while the newest segment is at least half the size of the one before: O(log n) segments.
         while len(self._segments) > 1 and 2 * len(self._segments[-1]) >= len(self._segments[-2]):
             older, newer = self._segments.pop(-2), self._segments.pop()
-            insert_at = np.searchsorted(older, newer)  # a linear merge of two sorted runs
-            self._segments.append(np.insert(older, insert_at, newer))
+            self._segments.append(self._kernels.merge_sorted(np.asarray(older), newer))
 
     def add_pool(self, ids: Sequence[str], texts: Texts) -> None:
         if len(ids) != len(texts):
@@ -565,41 +565,19 @@ class MinHashNoveltyIndex(NoveltyIndex):
         self._segments = [_load_array(folder / f"buckets-{number}.npy") for number in range(int(meta["segments"]))]
 
     def _nearest_in_index(self, signatures: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """Per row, the position of the most similar indexed row at or above the threshold, else -1."""
-        # Sorted queries: numpy's binary search then walks the segment in order (about 6x faster).
+        """Per row, the position of the most similar indexed row at or above the threshold, else -1
+        (ties: the earliest indexed)."""
         prefixes = keys.ravel() & ~_POSITION_MASK
-        order = np.argsort(prefixes)
-        flat = prefixes[order]
-        row_of_key = np.repeat(np.arange(len(signatures)), self.bands)[order]
-        found_rows: list[np.ndarray] = []
-        found_positions: list[np.ndarray] = []
-        found_equal: list[np.ndarray] = []
+        order = np.argsort(prefixes)  # sorted queries: each segment is walked once, in order
+        rows_of_prefixes = np.repeat(np.arange(len(signatures)), self.bands)[order]
+        best_position = np.full(len(signatures), -1, dtype=np.int64)
+        best_equal = np.zeros(len(signatures), dtype=np.int64)
+        saved, added = (np.asarray(part) for part in self._signatures.parts())
         for segment in self._segments:
-            low = np.searchsorted(segment, flat, side="left")
-            count = np.searchsorted(segment, flat | _POSITION_MASK, side="right") - low
-            hit = count > 0
-            if not hit.any():
-                continue
-            count = count[hit]
-            # Every (row, indexed position) pair sharing a bucket.
-            starts = np.repeat(low[hit] - np.cumsum(count) + count, count) + np.arange(count.sum())
-            rows = np.repeat(row_of_key[hit], count)
-            positions = (segment[starts] & _POSITION_MASK).astype(np.int64)
-            for begin in range(0, len(rows), _PAIRS_PER_COMPARISON):
-                part_rows = rows[begin : begin + _PAIRS_PER_COMPARISON]
-                part_positions = positions[begin : begin + _PAIRS_PER_COMPARISON]
-                equal = np.count_nonzero(signatures[part_rows] == self._signatures.take(part_positions), axis=1)
-                similar = equal >= self._min_equal
-                found_rows.append(part_rows[similar])
-                found_positions.append(part_positions[similar])
-                found_equal.append(equal[similar])
-        nearest = np.full(len(signatures), -1, dtype=np.int64)
-        if found_rows:
-            rows, positions, equal = map(np.concatenate, (found_rows, found_positions, found_equal))
-            order = np.lexsort((-equal, rows))  # by row, most similar first
-            first_rows, first = np.unique(rows[order], return_index=True)
-            nearest[first_rows] = positions[order][first]
-        return nearest
+            self._kernels.nearest_in_segment(prefixes[order], rows_of_prefixes, np.asarray(segment), _POSITION_BITS,
+                                             np.ascontiguousarray(signatures), saved, added, self._min_equal,
+                                             best_position, best_equal)
+        return best_position
 
     def check_and_add_batch(self, ids: Sequence[str], texts: Texts) -> list[tuple[bool, str | None]]:
         if len(ids) != len(texts):
@@ -655,8 +633,9 @@ class MinHashNoveltyIndex(NoveltyIndex):
             found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
             novel = np.flatnonzero(nearest < 0)
             pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
-        for chunk_ids, signatures, keys, fingerprints in pending:  # stored after the whole group was judged
-            self._store(chunk_ids, signatures, keys, fingerprints)
+        if pending:  # stored after the whole group was judged, as one segment (one sort, one merge)
+            self._store([row_id for chunk in pending for row_id in chunk[0]],
+                        *(np.concatenate([chunk[part] for chunk in pending]) for part in (1, 2, 3)))
         return found
 
 
