@@ -4,7 +4,7 @@ Two methods behind one interface (`NoveltyIndex`), picked by `NoveltyConfig.meth
 
 - `minhash`: MinHash signatures of word shingles of the normalised text, in a banded LSH index.
   Texts are normalised by Polars; words are found and shingles hashed and permuted by numba kernels
-  (`kernels.py`; Polars' regex finds the words of non-ASCII texts), in parallel threads over
+  (`lamini_assets/kernels.py`; Polars' regex finds the words of non-ASCII texts), in parallel threads over
   chunks of rows. The scheme and permutation parameters are datasketch's "affine32", so the
   signatures equal what `datasketch.MinHash.update_batch` makes from the same shingles with
   `hashfunc=MinHashSigner.shingle_hash`; the bands are the ones datasketch's `MinHashLSH` picks for
@@ -355,7 +355,7 @@ class MinHashSigner:
         self.shingle_size = shingle_size
         from datasketch import MinHash  # imported where used: datasketch and rouge-score cost seconds to import
 
-        from lamini_assets.dedup import kernels  # numba: loaded where signing happens, not with the config
+        from lamini_assets import kernels  # numba: loaded where signing happens, not with the config
 
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
         self._a = a.astype(np.uint32)

@@ -1,6 +1,6 @@
-"""Numba kernels of the MinHash index: the per-byte and per-shingle loops numpy cannot fuse.
+"""Numba kernels: the per-byte, per-shingle and per-candidate loops numpy cannot fuse.
 
-Measured on 100k LaMini-shaped FLAN inputs (3.7M shingles, 128 permutations, CPU seconds):
+MinHash signing, measured on 100k LaMini-shaped FLAN inputs (3.7M shingles, 128 permutations, CPU seconds):
 - the permutations: numpy's multiply, add and minimum (three passes over a block) 0.75 s, the fused
   loop here 0.08 s;
 - words: Polars' `\\w+` extract_all (a list of strings per row) 0.43 s, the byte scan here 0.03 s.
@@ -213,3 +213,29 @@ def nearest_in_segment(
                     best_equal[row] = equal
                     best_position[row] = position
             query += 1
+
+
+_SPLITMIX_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_SPLITMIX_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_SPLITMIX_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, nogil=True)
+def splitmix_scores_below(hashes: np.ndarray, key: np.uint64, bound: np.uint64, indices: np.ndarray,
+                          scores: np.ndarray) -> int:
+    """Score every candidate, SplitMix64's finalizer of (hash ^ key), in one pass, and keep those
+    below `bound` in indices/scores (up to their length). Returns how many were below: more than the
+    buffers hold means they hold only the first ones. (Generation's seed ranking: 466k candidates per
+    call in 0.85 ms, against 2.86 ms for numpy's in-place passes.)"""
+    found = 0
+    for i in range(len(hashes)):
+        value = (hashes[i] ^ key) + _SPLITMIX_GAMMA
+        value = (value ^ (value >> np.uint64(30))) * _SPLITMIX_MIX1
+        value = (value ^ (value >> np.uint64(27))) * _SPLITMIX_MIX2
+        value ^= value >> np.uint64(31)
+        if value < bound:
+            if found < len(indices):
+                indices[found] = i
+                scores[found] = value
+            found += 1
+    return found
