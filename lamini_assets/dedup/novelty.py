@@ -21,6 +21,7 @@ reload reads its metadata and nothing else until rows are looked up.
 
 from __future__ import annotations
 
+import functools
 import json
 import mmap
 import os
@@ -29,7 +30,7 @@ import shutil
 import unicodedata
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, overload
@@ -345,6 +346,38 @@ def text_fingerprints(texts: pl.Series) -> np.ndarray:
     return np.ascontiguousarray(hashes, dtype=np.uint64).view(np.uint32)
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of datasketch's affine32 `MinHash(num_perm, seed)`: the same draws from the same generator
+    (importing datasketch costs ~1.2 s per step process, nearly all of it scipy.integrate)."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+@functools.cache
+def lsh_layout(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) that datasketch's `MinHashLSH(threshold, num_perm)` picks: the least
+    false-positive plus false-negative probability mass, equally weighted. Its integrals are of
+    polynomials of degree at most num_perm, which Gauss-Legendre quadrature with more than num_perm / 2
+    nodes integrates exactly (datasketch uses scipy's adaptive quad)."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 2)
+
+    def integral(function: Callable[[np.ndarray], np.ndarray], low: float, high: float) -> float:
+        points = (high - low) / 2 * nodes + (high + low) / 2
+        return float((high - low) / 2 * np.sum(weights * function(points)))
+
+    best, layout = float("inf"), (0, 0)
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            false_positive = integral(lambda s: 1 - (1 - s**rows) ** bands, 0.0, threshold)
+            false_negative = integral(lambda s: (1 - s**rows) ** bands, threshold, 1.0)
+            error = 0.5 * false_positive + 0.5 * false_negative
+            if error < best:
+                best, layout = error, (bands, rows)
+    return layout
+
+
 class MinHashSigner:
     """Vectorised MinHash signatures identical to datasketch's affine32 `MinHash` fed the same
     shingles with `hashfunc=shingle_hash`."""
@@ -353,13 +386,9 @@ class MinHashSigner:
         self.num_perm = num_perm
         self.seed = seed
         self.shingle_size = shingle_size
-        from datasketch import MinHash  # imported where used: datasketch and rouge-score cost seconds to import
-
         from lamini_assets import kernels  # numba: loaded where signing happens, not with the config
 
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
-        self._a = a.astype(np.uint32)
-        self._b = b.astype(np.uint32)
+        self._a, self._b = affine32_permutations(num_perm, seed)
         self._kernels = kernels
 
     def shingles(self, text: str) -> list[str]:
@@ -448,10 +477,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
     def __init__(self, config: NoveltyConfig) -> None:
         super().__init__(config)
         self.signer = MinHashSigner(config.num_perm, config.seed, config.shingle_size)
-        from datasketch import MinHashLSH
-
-        layout = MinHashLSH(threshold=config.minhash_threshold, num_perm=config.num_perm)
-        self.bands, self.rows_per_band = layout.b, layout.r
+        self.bands, self.rows_per_band = lsh_layout(config.minhash_threshold, config.num_perm)
         mixers = np.random.default_rng(config.seed).integers(0, 2**63, size=self.rows_per_band + 1, dtype=np.uint64)
         self._row_mixers = mixers[:-1] * np.uint64(2) + np.uint64(1)
         self._band_salts = np.arange(self.bands, dtype=np.uint64) * (mixers[-1] | np.uint64(1))

@@ -182,3 +182,24 @@ def test_reloaded_index_of_real_size_keeps_growing(tmp_path: Path, seed_instruct
 def test_mismatched_ids_and_texts_are_refused() -> None:
     with pytest.raises(ValueError, match="2 ids but 1 texts"):
         make_novelty_index(NoveltyConfig()).add_pool(["a", "b"], ["text"])
+
+
+def test_layout_and_permutations_are_datasketchs() -> None:
+    # Computed without importing datasketch at run time (its scipy import cost 1.2 s per step process).
+    from datasketch import MinHashLSH
+
+    from lamini_assets.dedup.novelty import affine32_permutations, lsh_layout
+
+    compared = 0
+    for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9):
+        for num_perm in (16, 32, 64, 100, 128, 256):
+            try:
+                expected = MinHashLSH(threshold=threshold, num_perm=num_perm)
+            except ValueError:  # datasketch refuses a layout of one band
+                continue
+            assert lsh_layout(threshold, num_perm) == (expected.b, expected.r)
+            compared += 1
+    assert compared > 40
+    for num_perm, seed in ((128, 1), (64, 3), (256, 7)):
+        a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        assert all(np.array_equal(mine, theirs) for mine, theirs in zip(affine32_permutations(num_perm, seed), (a, b)))
