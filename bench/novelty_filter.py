@@ -99,7 +99,8 @@ def run_filter(config: NoveltyConfig, texts: list[str], module: ModuleType | Non
     started = time.perf_counter()
     make(settings).check_and_add_batch(["warm-up"], ["one text to start the index's code"])
     if config.method == "minhash":
-        print(f"  one-time start of {'the old' if module is not None else 'this'} index: {time.perf_counter() - started:.2f} s")
+        print(f"  one-time start of {'the old' if module is not None else 'this'} index: {time.perf_counter() - started:.2f} s",
+              file=sys.stderr)  # stderr: a child process's stdout is its JSON report
     index = make(settings)
     started = time.perf_counter()
     decisions = index.check_and_add_batch([str(i) for i in range(len(texts))], texts)
