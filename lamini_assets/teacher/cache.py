@@ -179,13 +179,10 @@ class ResponseCache:
         chunks = [stored[start : start + _SELECT_CHUNK] for start in range(0, len(stored), _SELECT_CHUNK)]
         found_keys: list[str] = []
         found_values: list[str] = []
-        with self._reading():
-            if len(chunks) > 1:
-                with ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="teacher-cache-read") as pool:
-                    results = list(pool.map(self._select_chunk, chunks))
-            else:
-                results = [self._select_chunk(chunk) for chunk in chunks]
-            for rows in results:
+        with self._reading(), ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="teacher-cache-read") as pool:
+            # In order, each chunk's rows dropped once copied; one chunk (a small read) stays on this thread.
+            selected = pool.map(self._select_chunk, chunks) if len(chunks) > 1 else map(self._select_chunk, chunks)
+            for rows in selected:
                 for stored_key, mode, value, filename in rows:
                     if mode != diskcache.core.MODE_RAW:
                         value = self._cache.get(stored_key)
