@@ -540,18 +540,28 @@ class MinHashNoveltyIndex(NoveltyIndex):
         found = query.join(self._fingerprint_positions[1], on=["h1", "h2"], how="left", maintain_order="left")
         return found["position"].fill_null(-1).to_numpy()
 
-    def _store(self, ids: Sequence[str], signatures: np.ndarray, keys: np.ndarray, fingerprints: np.ndarray) -> None:
-        if not len(ids):
+    def _store(self, chunks: list[tuple[Sequence[str], np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Add rows, given as chunks of (ids, signatures, band keys, fingerprints), as one bucket segment.
+        Each chunk is taken out of `chunks` once copied, so a group's pending arrays are not held twice."""
+        total = sum(len(chunk[0]) for chunk in chunks)
+        if not total:
             return
         first = len(self._ids)
-        if first + len(ids) > _MAX_ROWS:
+        if first + total > _MAX_ROWS:
             raise ValueError(f"a novelty index holds at most {_MAX_ROWS:,} rows")
-        self._signatures.append(signatures)
-        self._fingerprints.append(fingerprints)
-        self._ids.extend(ids)
-        positions = np.arange(first, first + len(ids), dtype=np.uint64)[:, None]
-        entries = (keys & ~_POSITION_MASK) | positions
-        self._segments.append(np.sort(entries.ravel()))
+        entries = np.empty(total * self.bands, dtype=np.uint64)
+        stored = 0
+        while chunks:
+            ids, signatures, keys, fingerprints = chunks.pop(0)
+            self._signatures.append(signatures)
+            self._fingerprints.append(fingerprints)
+            self._ids.extend(ids)
+            positions = np.arange(first + stored, first + stored + len(ids), dtype=np.uint64)[:, None]
+            entries[stored * self.bands : (stored + len(ids)) * self.bands] = ((keys & ~_POSITION_MASK) | positions).ravel()
+            stored += len(ids)
+            del ids, signatures, keys, fingerprints
+        entries.sort()
+        self._segments.append(entries)
         # Merge while the newest segment is at least half the size of the one before: O(log n) segments.
         while len(self._segments) > 1 and 2 * len(self._segments[-1]) >= len(self._segments[-2]):
             older, newer = self._segments.pop(-2), self._segments.pop()
@@ -566,7 +576,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         for start in range(0, len(ids), _POOL_ROWS_PER_SEGMENT):
             stop = start + _POOL_ROWS_PER_SEGMENT
             signatures, fingerprints = self.signed(texts.slice(start, _POOL_ROWS_PER_SEGMENT) if isinstance(texts, pl.Series) else texts[start:stop])
-            self._store(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures), fingerprints)
+            self._store([(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures), fingerprints)])
 
     def _write_arrays(self, folder: Path) -> dict[str, object]:
         with (folder / "signatures.npy").open("wb") as handle:
@@ -643,7 +653,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
                     buckets.setdefault(key, []).append(row)
             kept.append(row)
             results.append((True, None))
-        self._store([ids[row] for row in kept], signatures[kept], keys[kept], fingerprints[kept])
+        self._store([([ids[row] for row in kept], signatures[kept], keys[kept], fingerprints[kept])])
         return results
 
 
@@ -659,9 +669,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
             found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
             novel = np.flatnonzero(nearest < 0)
             pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
-        if pending:  # stored after the whole group was judged, as one segment (one sort, one merge)
-            self._store([row_id for chunk in pending for row_id in chunk[0]],
-                        *(np.concatenate([chunk[part] for chunk in pending]) for part in (1, 2, 3)))
+        self._store(pending)  # after the whole group was judged, as one segment (one sort, one merge)
         return found
 
 
