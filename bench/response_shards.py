@@ -1,6 +1,18 @@
-"""What Dagster's UI and launcher tolerate with the real response shards, to size them (issue 15 item 4).
+"""Response shards: what Dagster tolerates (issue 15 item 4), and one warm shard at LaMini's size (issue 14).
 
     python bench/response_shards.py [--quick]
+    python bench/response_shards.py --warm [--rows 1200000] [--shard-rows 1000000] [--baseline-ref main]
+
+`--warm`: one `responses` shard rematerialised from a WARM teacher cache, as run 2 of bench/full_size.py
+does, by this tree and by a baseline tree (`git archive` of --baseline-ref) in the same run. The work folder
+(.lamini/bench_warm_responses) keeps an `instructions` table of --rows LaMini-shaped original_flan rows and
+a teacher cache filled once by the offline teacher (two entries per call: answer and request), so later
+runs only time. Each measurement is its own process (`dg.materialize` of responses + teacher_failures and
+the shard's checks, partition original_flan|0000): Dagster's step seconds, CPU s (user+sys of the
+process, DuckDB's threads included) and wall s around the materialisation, rows per CPU second and the
+process's peak RSS (imports included). Both trees must give the shard the same data version.
+
+Default mode:
 
 `responses` is partitioned by lamini_assets.defs.partitions.response_partitions: instruction_source (7,
 static) x shard (dynamic, "0000"...). With S shard keys registered there are 7 x S partitions. For each S,
@@ -20,8 +32,10 @@ per run of a backfill). Wall and CPU (user+sys) seconds; figures depend on the m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,7 +158,16 @@ def launched_run_seconds(home: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer shard counts")
+    parser.add_argument("--warm", action="store_true", help="time one warm responses shard (see the docstring)")
+    parser.add_argument("--rows", type=int, default=1_200_000, help="--warm: original_flan instructions")
+    parser.add_argument("--shard-rows", type=int, default=1_000_000, help="--warm: responses.shard_rows")
+    parser.add_argument("--baseline-ref", default="main", help="--warm: git ref measured beside this tree ('' to skip)")
+    parser.add_argument("--repeat", type=int, default=1, help="--warm: measurements per tree (the median is shown)")
+    parser.add_argument("--work", type=Path, default=PROJECT_ROOT / ".lamini" / "bench_warm_responses")
     args = parser.parse_args()
+    if args.warm:
+        warm_shard_bench(args.work, args.rows, args.shard_rows, args.baseline_ref, args.repeat)
+        return
     counts = [1, 16, 47] if args.quick else [1, 16, 47, 128, 512]
     with tempfile.TemporaryDirectory() as tmp:
         print(f"{'shards':>6} {'partitions':>10} {'defs+keys s':>11} {'backfill plan s':>15} {'UI status s':>11} "
@@ -172,6 +195,166 @@ def main() -> None:
                   f"~{useful}-{useful + 7} with rows; launching them ~{(useful + 7) * launched_wall / 60:.0f} min of "
                   f"run starts; a shard at 50 calls/s takes {shard_rows / 50 / 60:.1f} min "
                   f"(launch = {launched_wall / (shard_rows / 50) * 100:.0f}% of it)")
+
+
+# --- one warm shard at full size (--warm) ---------------------------------------------------------
+
+WARM_SOURCE = "original_flan"
+
+# Run by `python -c` in each measured process, with the measured tree first on sys.path (not this file,
+# which would import this tree's lamini_assets).
+_STEP_SCRIPT = textwrap.dedent('''
+    import json, resource, sys, time
+    sys.path.insert(0, sys.argv[1])
+    import dagster as dg
+    from lamini_assets.defs import build_definitions
+    from lamini_assets.defs.partitions import RESPONSE_SHARDS, response_partition_key
+    from lamini_assets.generation.shards import shard_keys
+    defs = build_definitions(sys.argv[2])
+    instance = dg.DagsterInstance.ephemeral()
+    shards = int(sys.argv[4])
+    instance.add_dynamic_partitions(RESPONSE_SHARDS, shard_keys(shards))
+    report = {"steps": {}, "versions": {}, "rows": {}}
+    for shard in (range(shards) if sys.argv[5] == "all" else [int(sys.argv[5])]):
+        before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks], selection=["responses", "teacher_failures"],
+            partition_key=response_partition_key(sys.argv[3], shard_keys(shards)[shard]), resources=defs.resources,
+            instance=instance, raise_on_error=True,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        report["wall"] = time.perf_counter() - started
+        report["cpu"] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        begun = {}
+        for entry in instance.all_logs(result.run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                begun[event.step_key] = entry.timestamp
+            elif event.event_type_value == "STEP_SUCCESS":
+                report["steps"][event.step_key] = entry.timestamp - begun[event.step_key]
+        for event in result.get_asset_materialization_events():
+            if event.asset_key.to_user_string() == "responses":
+                report["versions"][shard] = event.materialization.tags.get("dagster/data_version")
+                report["rows"][shard] = event.materialization.metadata["dagster/row_count"].value
+        failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+        assert not failed, f"failed checks: {failed}"
+    report["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print("REPORT " + json.dumps(report))
+''')
+
+
+def _warm_instructions(rows: int) -> "pl.DataFrame":
+    """`rows` original_flan instructions with LaMini's FLAN lengths (lamini_assets/dataset/synthetic.py)."""
+    import duckdb
+    import polars as pl
+
+    from lamini_assets.dataset.synthetic import _GENERATE, LAMINI_SOURCE_WORDS
+    from lamini_assets.schema import INSTRUCTION_SCHEMA
+
+    words = LAMINI_SOURCE_WORDS[WARM_SOURCE]
+    with duckdb.connect() as conn:
+        base = conn.execute(_GENERATE, {"sources": [WARM_SOURCE], "counts": [rows], "instruction_words": [words[0]],
+                                        "response_words": [words[1]], "seed": 14}).pl()
+    return base.select(
+        pl.col("h").cast(pl.String).str.zfill(20).str.slice(4, 16).alias("instruction_id"),
+        pl.lit(WARM_SOURCE).alias("instruction_source"),
+        pl.col("task_instruction").alias("instruction"), pl.col("task_input").alias("input"),
+        pl.concat_str(pl.lit("template_"), (pl.col("h") % 50).cast(pl.String)).alias("template"),
+        pl.concat_str(pl.lit("flan/part_0.jsonl:"), pl.col("n").cast(pl.String)).alias("origin"),
+        pl.lit([], dtype=pl.List(pl.String())).alias("example_ids"),
+        pl.lit([], dtype=pl.List(pl.String())).alias("topics"),
+        pl.lit(None, dtype=pl.String()).alias("generation_cache_key"),
+        pl.lit(None, dtype=pl.String()).alias("generation_template_version"),
+    ).unique("instruction_id", keep="first", maintain_order=True).cast(INSTRUCTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def _baseline_tree(work: Path, ref: str) -> Path:
+    commit = subprocess.run(["git", "rev-parse", ref], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    tree = work / f"tree-{commit[:12]}"
+    if not tree.is_dir():
+        staging = work / f".tree-{commit[:12]}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", commit], cwd=PROJECT_ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(staging)], input=archive, check=True)
+        staging.rename(tree)
+    return tree
+
+
+def _measure_step(tree: Path, config: Path, shards: int, shard: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "LAMINI_CONFIG": str(config)}
+    env.pop("LAMINI_STATE_DIR", None)  # it would override the config's storage.state_dir
+    done = subprocess.run([sys.executable, "-c", _STEP_SCRIPT, str(tree), str(config), WARM_SOURCE, str(shards), shard],
+                          capture_output=True, text=True, cwd=tree, env=env)
+    line = next((line for line in done.stdout.splitlines() if line.startswith("REPORT ")), None)
+    if done.returncode or line is None:
+        raise RuntimeError(f"{tree}: {done.stderr[-3000:]}")
+    return json.loads(line[len("REPORT "):])
+
+
+def warm_shard_bench(work: Path, rows: int, shard_rows: int, baseline_ref: str, repeat: int) -> None:
+    import yaml
+
+    from lamini_assets.generation.shards import shard_count
+    from lamini_assets.warehouse import replace_table
+
+    work.mkdir(parents=True, exist_ok=True)
+    state = work / f"state-{rows}"
+    cache = work / f"teacher_cache-{rows}"
+    config = work / f"config-{rows}-{shard_rows}.yaml"
+    config.write_text(yaml.safe_dump({
+        "sources": [], "teacher": {"backend": "offline", "cache_dir": str(cache)},
+        "responses": {"shard_rows": shard_rows}, "storage": {"state_dir": str(state)},
+    }), encoding="utf-8")
+    shards = shard_count(rows, shard_rows)
+    ready = state / f"ready-{shard_rows}"
+    if not ready.exists():
+        import duckdb
+
+        started = time.perf_counter()
+        state.mkdir(parents=True, exist_ok=True)
+        instructions = _warm_instructions(rows)
+        with duckdb.connect(str(state / "lamini.duckdb")) as conn:
+            replace_table(conn, "instructions", instructions)
+            conn.execute("drop table if exists responses")
+            conn.execute("drop table if exists teacher_failures")
+        print(f"filling the teacher cache and the responses table: {instructions.height:,} instructions, "
+              f"{shards} shard(s) ...", flush=True)
+        _measure_step(PROJECT_ROOT, config, shards, "all")
+        ready.touch()
+        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+    trees = [("this tree", PROJECT_ROOT)]
+    if baseline_ref:
+        trees.insert(0, (f"baseline {baseline_ref}", _baseline_tree(work, baseline_ref)))
+    cache_mb = sum(path.stat().st_size for path in cache.iterdir()) / 1e6
+    print(f"warm shard original_flan|0000 of {shards}: {rows:,} instructions in the source, "
+          f"teacher cache {cache_mb:,.0f} MB")
+    reports: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
+    for _ in range(repeat):
+        for name, tree in trees:  # alternated, so load on the machine hits both alike
+            reports[name].append(_measure_step(tree, config, shards, "0"))
+    print(f"{'':<22} {'step s':>7} {'(resp.':>7} {'checks)':>7} {'wall s':>7} {'CPU s':>7} {'rows/CPU-s':>10} "
+          f"{'peak GB':>7}  data version")
+    medians = {}
+    for name, runs in reports.items():
+        run = sorted(runs, key=lambda r: r["cpu"])[len(runs) // 2]
+        shard_rows_done = run["rows"]["0"]
+        steps = run["steps"]
+        responses_s = sum(value for key, value in steps.items() if "check" not in key)
+        checks_s = sum(value for key, value in steps.items() if "check" in key)
+        medians[name] = run
+        print(f"{name:<22} {responses_s + checks_s:>7.2f} {responses_s:>7.2f} {checks_s:>7.2f} {run['wall']:>7.2f} "
+              f"{run['cpu']:>7.2f} {shard_rows_done / run['cpu']:>10,.0f} {run['peak_gb']:>7.2f}  {run['versions']['0']}"
+              f"   ({shard_rows_done:,} rows)")
+    if baseline_ref:
+        base, new = medians[trees[0][0]], medians["this tree"]
+        print(f"this tree vs baseline: CPU x{base['cpu'] / new['cpu']:.2f} less, wall x{base['wall'] / new['wall']:.2f} "
+              f"less, peak {new['peak_gb'] - base['peak_gb']:+.2f} GB")
+        if base["versions"] != new["versions"]:
+            raise SystemExit(f"DATA VERSIONS DIFFER: baseline {base['versions']} vs this tree {new['versions']}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from lamini_assets.generation.shards import (
     shard_key,
     source_rows,
 )
-from lamini_assets.validation import count_unanswered, response_shares
+from lamini_assets.validation import response_counts
 from lamini_assets.warehouse import table_version
 
 
@@ -91,13 +91,15 @@ def responses(
         context.log.info(f"{label} has {count} shard(s) of {source_size} instructions: shard {shard:04d} is empty")
     client = teacher.client(context.log.info)
     partition = answer_instructions(label, instructions, client)
+    version = table_version(partition.rows)
     with duckdb.get_connection() as conn:
-        replaced = replace_shard(conn, "responses", partition.rows, label, shard, count)
+        # Left untouched when the table already holds exactly these rows (a warm rerun, nothing changed).
+        replaced = replace_shard(conn, "responses", partition.rows, label, shard, count, skip_unchanged=True)
         replace_shard(conn, "teacher_failures", partition.failures, label, shard, count, id_column="row_id",
                       where={"asset": "responses"})
         failures = _failures_of_shard(conn, label, shard, count)
     shard_metadata = {"shard": f"{shard:04d}", "source_shards": count, "source_instructions": source_size,
-                      "rows_replaced": replaced}
+                      "rows_replaced": replaced or 0}
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "responses" in selected:
         yield dg.MaterializeResult(
@@ -105,11 +107,12 @@ def responses(
             metadata={
                 **table_metadata(partition.rows, "responses"),
                 **shard_metadata,
+                "table_rewritten": replaced is not None,
                 **counts_metadata(partition.counts),
                 **teacher_metadata(client, partition.teacher_stats),
                 **config_metadata(config),
             },
-            data_version=dg.DataVersion(table_version(partition.rows)),
+            data_version=dg.DataVersion(version),
         )
     if "teacher_failures" in selected:
         by_asset = dict(failures.group_by("asset").len().iter_rows())
@@ -163,8 +166,7 @@ def response_shard_checks(
     label, shard = response_shard(context.partition_key)
     with duckdb.get_connection() as conn:
         count = shard_count(source_rows(conn, label), config.responses.shard_rows)
-        shares = response_shares(conn, label, (shard, count))
-        unanswered = count_unanswered(conn, label, (shard, count)) if "every_instruction_answered" in selected else {}
+        unanswered, shares = response_counts(conn, label, (shard, count))  # one query for all five checks
 
     if "partition_has_rows" in selected:
         reason = expected_empty(config, "instruction_source", label)

@@ -88,13 +88,23 @@ _NOT_PYTHON_WHITESPACE = r"[^\s\x1c-\x1f]"
 
 def response_messages(instructions: pl.DataFrame, system_prompt: str) -> pl.Series:
     """build_response_messages for every row of a frame with `instruction` and `input`, as one
-    List(Struct{role, content}) column (the same messages, without a Python object per row)."""
+    List(Struct{role, content}) column (the same messages, without a Python object per row).
+
+    Built as one interleaved column of 2n messages (system, user, system, ...) reshaped to n rows of
+    two: `concat_list` of two struct expressions cost 10x more (3.0 s against 0.3 s of CPU at 600k rows).
+    """
     user = pl.when(pl.col("input").str.contains(_NOT_PYTHON_WHITESPACE)) \
         .then(pl.concat_str(pl.col("instruction"), pl.lit("\n\n"), pl.col("input"))).otherwise(pl.col("instruction"))
-    return instructions.select(pl.concat_list(
-        pl.struct(pl.lit("system").alias("role"), pl.lit(system_prompt).alias("content")),
-        pl.struct(pl.lit("user").alias("role"), user.alias("content")),
-    ).alias("messages")).to_series()
+    rows = instructions.height
+    # Index 0 is the system prompt, index i + 1 row i's user message.
+    order = np.zeros(2 * rows, dtype=np.int64)
+    order[1::2] = np.arange(1, rows + 1)
+    content = pl.concat([pl.Series([system_prompt], dtype=pl.String), instructions.select(user).to_series()])
+    messages = pl.DataFrame({
+        "role": pl.Series(["system", "user"], dtype=pl.String).gather(np.tile(np.array([0, 1]), rows)),
+        "content": content.gather(order),
+    }).select(pl.struct("role", "content").alias("messages")).to_series()
+    return messages.reshape((rows, 2)).cast(pl.List(messages.dtype))
 
 
 def _hash64(*parts: object) -> int:

@@ -11,6 +11,7 @@ Shard keys are zero-padded indexes ("0000"); a source uses the first `count` of 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 
 import duckdb
@@ -78,14 +79,21 @@ def read_shard(
 
 def replace_shard(
     conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, source: str, shard: int, count: int,
-    id_column: str = "instruction_id", where: Mapping[str, str] | None = None,
-) -> int:
-    """Atomically replace one shard's rows of `table` with `frame`; returns the rows deleted.
+    id_column: str = "instruction_id", where: Mapping[str, str] | None = None, skip_unchanged: bool = False,
+) -> int | None:
+    """Atomically replace one shard's rows of `table` with `frame`; returns the rows deleted, or None
+    when nothing had to be written.
 
     Deleted: the source's rows (also matching `where`) whose id falls in this shard, wherever an
     earlier run put them, and the source's rows whose instruction is gone from `instructions`
     (they belong to no shard). Rows are placed by their id, so a changed shard count (the source
     grew or shrank) moves a row when its new shard runs and never leaves two copies of it.
+
+    `skip_unchanged`: when the rows the delete would remove are exactly `frame` (same columns and
+    types, same rows counted with repeats; compared with the table itself, never with a remembered
+    version), the table is left untouched and None is returned: a warm rerun of an unchanged shard
+    compares (~2 s of CPU at 600k rows of a 1.2M-row source) instead of deleting and rewriting its rows
+    (~5 s, and the WAL).
     """
     id_column = checked_identifier(id_column)
     extra = "".join(f" and {checked_identifier(column)} = ${column}" for column in where or {})
@@ -93,7 +101,37 @@ def replace_shard(
         f" or {id_column} not in (select instruction_id from main.instructions where instruction_source = $source)"
         if table_exists(conn, "instructions") else ""
     )
-    return replace_where(
-        conn, table, frame, f"instruction_source = $source{extra} and ({in_shard_sql(shard, count, id_column)}{orphans})",
-        {"source": source, **(where or {})},
-    )
+    condition = f"instruction_source = $source{extra} and ({in_shard_sql(shard, count, id_column)}{orphans})"
+    params = {"source": source, **(where or {})}
+    if skip_unchanged and table_exists(conn, checked_identifier(table)) and _holds_exactly(conn, table, condition, params, frame):
+        return None
+    return replace_where(conn, table, frame, condition, params)
+
+
+def _holds_exactly(
+    conn: duckdb.DuckDBPyConnection, table: str, condition: str, params: Mapping[str, str], frame: pl.DataFrame,
+) -> bool:
+    """Whether the rows of `table` matching `condition` are `frame`'s rows: the same column names and
+    types, the same row count, and the same sum of a 64-bit hash of every row (DuckDB's `hash`, ~10x
+    cheaper than the md5 of content_hash; both sides hashed now by the same DuckDB, so its hash need not
+    be stable across versions). Rows that differ go unnoticed with probability about 2^-64."""
+    def literal(value: str) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    # A view's SQL cannot take parameters: they are inlined as quoted literals.
+    inlined = re.sub(r"\$([A-Za-z_]\w*)", lambda match: literal(params[match.group(1)]), condition)
+    conn.execute(f"create or replace temporary view stored_shard as select * from main.{table} where {inlined}")
+    conn.register("new_shard", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+    try:
+        described = [conn.execute(f"describe {name}").fetchall() for name in ("stored_shard", "new_shard")]
+        if [row[:2] for row in described[0]] != [row[:2] for row in described[1]]:
+            return False
+        columns = ", ".join('"' + str(row[0]).replace('"', '""') + '"' for row in described[0])
+        figures = [
+            conn.execute(f"select count(*), coalesce(sum(hash({columns})::hugeint), 0) from {name}").fetchone()
+            for name in ("stored_shard", "new_shard")
+        ]
+        return figures[0] == figures[1]
+    finally:
+        conn.unregister("new_shard")
+        conn.execute("drop view if exists stored_shard")

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ from lamini_assets.teacher.errors import CorruptCacheError
 
 # Keys per SELECT: below SQLite's smallest limit on bound parameters (999 before 3.32).
 _SELECT_CHUNK = 900
+# Threads running the bulk SELECTs (SQLite releases the GIL while it reads).
+_READ_THREADS = 2
 # Stored requests live beside the answers under this prefix (answer keys are bare sha256 hex).
 REQUEST_PREFIX = "request:"
 
@@ -168,17 +171,18 @@ class ResponseCache:
 
         One SELECT per _SELECT_CHUNK keys on diskcache's own Cache table instead of one `get` per key
         (measured on 173k answers: per-key get 65k keys/s, these SELECTs 131k/s in random order and
-        179k/s with the keys sorted, as the callers pass them). Values of 32 KB or more live in files;
-        those few go through `get`."""
+        179k/s with the keys sorted, as the callers pass them). Two threads run the SELECTs, each on
+        diskcache's connection of its thread: SQLite reads without holding the GIL, so a warm 600k-key
+        read takes about half the wall time for the same CPU (~4.6 s; the reads are random row reads:
+        a join on a JSON list of keys, reading by rowid order or one joined text per chunk cost the same
+        or more). Values of 32 KB or more live in files; those few go through `get`."""
+        chunks = [stored[start : start + _SELECT_CHUNK] for start in range(0, len(stored), _SELECT_CHUNK)]
         found_keys: list[str] = []
         found_values: list[str] = []
-        with self._reading():
-            for start in range(0, len(stored), _SELECT_CHUNK):
-                chunk = stored[start : start + _SELECT_CHUNK]
-                rows = self._cache._sql(  # noqa: SLF001 - diskcache's documented Cache table
-                    f"SELECT key, mode, value, filename FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
+        with self._reading(), ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="teacher-cache-read") as pool:
+            # In order, each chunk's rows dropped once copied; one chunk (a small read) stays on this thread.
+            selected = pool.map(self._select_chunk, chunks) if len(chunks) > 1 else map(self._select_chunk, chunks)
+            for rows in selected:
                 for stored_key, mode, value, filename in rows:
                     if mode != diskcache.core.MODE_RAW:
                         value = self._cache.get(stored_key)
@@ -188,6 +192,12 @@ class ResponseCache:
                     found_keys.append(stored_key)
                     found_values.append(value)
         return found_keys, found_values
+
+    def _select_chunk(self, chunk: list[str]) -> list[tuple[str, int, str | None, str | None]]:
+        return self._cache._sql(  # noqa: SLF001 - diskcache's documented Cache table
+            f"SELECT key, mode, value, filename FROM Cache WHERE raw = 1 AND key IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
 
     def put(self, key: str, answer: CachedAnswer, request: Mapping[str, Any] | None = None) -> None:
         """Commit one answer (and the request behind it) durably, in one transaction."""

@@ -18,7 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from lamini_assets.teacher.backends import OPENAI_DEFAULT_BASE_URL, Backend, OfflineBackend, OpenAIBackend
 from lamini_assets.teacher.cache import ANSWER_SCHEMA, CachedAnswer, CacheWriter, ResponseCache, canonical_json
@@ -160,9 +162,7 @@ class Teacher:
                        + canonical_json(template_version) + "}"),
             ).alias("material")
         )
-        sha256 = hashlib.sha256  # measured on 118k prompts: 0.48 s CPU here, 1.24 s through DuckDB's sha256
-        return pl.Series("key", [sha256(text.encode("utf-8")).hexdigest() for text in material["material"]],
-                         dtype=pl.String)
+        return _sha256_hex(material["material"]).alias("key")
 
     def run_frame(self, requests: pl.DataFrame, template_version: str) -> TeacherFrameResult:
         """`run` for a whole table of requests sharing the config's sampling: `requests` has `row_id` and
@@ -316,6 +316,24 @@ class Teacher:
             info["base_url"] = self.config.base_url or OPENAI_DEFAULT_BASE_URL
             info["api_key_env"] = self.config.api_key_env
         return info
+
+
+def _sha256_hex(texts: pl.Series) -> pl.Series:
+    """The sha256 hex digest of each text's UTF-8 bytes (no nulls), as hashlib gives it.
+
+    hashlib (OpenSSL) over slices of the column's own Arrow buffer, digests written into one buffer and
+    hex-encoded by Polars: no Python str, bytes or hex string per row (600k texts of ~590 bytes: 1.95 s of
+    CPU against 2.24 s for `sha256(text.encode()).hexdigest()` per row; DuckDB's sha256 was 2.6x slower)."""
+    array = texts.cast(pl.Binary).to_arrow(compat_level=pl.CompatLevel.oldest())  # LargeBinary: int64 offsets
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1].tolist()
+    data = memoryview(array.buffers()[2] or b"")
+    digests = bytearray(32 * len(array))
+    out = memoryview(digests)
+    sha256 = hashlib.sha256
+    for index, (start, end) in enumerate(zip(offsets[:-1], offsets[1:])):
+        out[32 * index : 32 * index + 32] = sha256(data[start:end]).digest()
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(array), [None, pa.py_buffer(digests)])
+    return pl.Series(texts.name, fixed).cast(pl.Binary).bin.encode("hex")
 
 
 @contextmanager

@@ -130,3 +130,16 @@ teacher:
     still_failed = Counter(shard_of(i, count) for i in now.filter(now["finish_reason"] == "error")["instruction_id"])
     assert still_failed == Counter({k: n for k, n in failed_by_shard.items() if k != target})
     assert Counter(shard_of(i, count) for i in failures["row_id"]) == still_failed
+
+    # The rerun's answered calls changed rows: the shard was rewritten. Run again, nothing changed: every
+    # row rebuilt from the cache, no call, the same data version, and the table left untouched.
+    assert metadata["table_rewritten"] is True and metadata["rows_replaced"] == by_shard[target]
+    requests_before = flaky_loopback.stats()["total_requests"]
+    again = materialize(defs, RESPONSE_ASSETS, response_partition_key(LABEL, shard_key(target)), instance=instance)
+    again_metadata = materialization_metadata(again, "responses")
+    assert flaky_loopback.stats()["total_requests"] == requests_before
+    assert again_metadata["teacher/cache_hits"] == by_shard[target]
+    assert again_metadata["table_rewritten"] is False and again_metadata["rows_replaced"] == 0
+    versions = [[e.materialization.tags["dagster/data_version"] for e in result.get_asset_materialization_events()
+                 if e.asset_key == dg.AssetKey("responses")] for result in (rerun, again)]
+    assert versions[0] == versions[1]
