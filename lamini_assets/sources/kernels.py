@@ -172,42 +172,91 @@ def _compress(h, m, counter, last, iv):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _hash_hex(data, start, length, iv, hex_digits, out, at, h, block, padded):  # type: ignore[no-untyped-def]
+    """out[at : at+16] = blake2b(data[start : start+length], digest_size=8) in hex."""
+    for i in range(8):
+        h[i] = iv[i]
+    h[0] ^= np.uint64(0x01010008)  # digest length 8, no key, fanout 1, depth 1
+    position = 0
+    # Every full block but the last is compressed as is; the last (possibly empty) block is padded.
+    while length - position > 128:
+        for i in range(16):
+            word = np.uint64(0)
+            base = start + position + 8 * i
+            for k in range(8):
+                word |= np.uint64(data[base + k]) << np.uint64(8 * k)
+            block[i] = word
+        position += 128
+        _compress(h, block, position, False, iv)
+    remaining = length - position
+    for k in range(128):
+        padded[k] = data[start + position + k] if k < remaining else 0
+    for i in range(16):
+        word = np.uint64(0)
+        for k in range(8):
+            word |= np.uint64(padded[8 * i + k]) << np.uint64(8 * k)
+        block[i] = word
+    _compress(h, block, length, True, iv)
+    digest = h[0]
+    for k in range(8):
+        byte = (digest >> np.uint64(8 * k)) & np.uint64(0xFF)
+        out[at + 2 * k] = hex_digits[byte >> np.uint64(4)]
+        out[at + 2 * k + 1] = hex_digits[byte & np.uint64(0xF)]
+
+
+@njit(cache=True, nogil=True)
 def _blake2b_8_hex(offsets, data, iv, hex_digits, out):  # type: ignore[no-untyped-def]
-    """out[16*row : 16*row+16] = blake2b(data[offsets[row]:offsets[row+1]], digest_size=8) in hex."""
     h = np.empty(8, dtype=np.uint64)
     block = np.empty(16, dtype=np.uint64)
     padded = np.empty(128, dtype=np.uint8)
     for row in range(offsets.shape[0] - 1):
-        start, end = offsets[row], offsets[row + 1]
-        length = end - start
-        for i in range(8):
-            h[i] = iv[i]
-        h[0] ^= np.uint64(0x01010008)  # digest length 8, no key, fanout 1, depth 1
-        position = 0
-        # Every full block but the last is compressed as is; the last (possibly empty) block is padded.
-        while length - position > 128:
-            for i in range(16):
-                word = np.uint64(0)
-                base = start + position + 8 * i
-                for k in range(8):
-                    word |= np.uint64(data[base + k]) << np.uint64(8 * k)
-                block[i] = word
-            position += 128
-            _compress(h, block, position, False, iv)
-        remaining = length - position
-        for k in range(128):
-            padded[k] = data[start + position + k] if k < remaining else 0
-        for i in range(16):
-            word = np.uint64(0)
-            for k in range(8):
-                word |= np.uint64(padded[8 * i + k]) << np.uint64(8 * k)
-            block[i] = word
-        _compress(h, block, length, True, iv)
-        digest = h[0]
-        for k in range(8):
-            byte = (digest >> np.uint64(8 * k)) & np.uint64(0xFF)
-            out[16 * row + 2 * k] = hex_digits[byte >> np.uint64(4)]
-            out[16 * row + 2 * k + 1] = hex_digits[byte & np.uint64(0xF)]
+        _hash_hex(data, offsets[row], offsets[row + 1] - offsets[row], iv, hex_digits, out, 16 * row, h, block, padded)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _normalise_ascii(data, start, end, key, length):  # type: ignore[no-untyped-def]
+    """Append normalise_text of ASCII bytes to key[length:]; returns the new length. Whitespace
+    (\\s on ASCII: \\t-\\r, \\x1c-\\x1f, space) runs become one space, none at either end; A-Z lower."""
+    begun = length
+    pending_space = False
+    for i in range(start, end):
+        byte = data[i]
+        if byte == 32 or (byte >= 9 and byte <= 13) or (byte >= 28 and byte <= 31):
+            pending_space = True
+            continue
+        if pending_space and length > begun:
+            key[length] = 32
+            length += 1
+        pending_space = False
+        key[length] = byte + 32 if byte >= 65 and byte <= 90 else byte
+        length += 1
+    return length
+
+
+@njit(cache=True, nogil=True)
+def _instruction_ids(instruction_offsets, instruction_data, input_offsets, input_data, iv, hex_digits, out, unicode_rows):  # type: ignore[no-untyped-def]
+    rows = instruction_offsets.shape[0] - 1
+    longest = 0
+    for row in range(rows):
+        size = instruction_offsets[row + 1] - instruction_offsets[row] + input_offsets[row + 1] - input_offsets[row]
+        longest = max(longest, size)
+    key = np.empty(longest + 1, dtype=np.uint8)
+    h = np.empty(8, dtype=np.uint64)
+    block = np.empty(16, dtype=np.uint64)
+    padded = np.empty(128, dtype=np.uint8)
+    for row in range(rows):
+        unicode = False
+        for i in range(instruction_offsets[row], instruction_offsets[row + 1]):
+            unicode |= instruction_data[i] >= 128
+        for i in range(input_offsets[row], input_offsets[row + 1]):
+            unicode |= input_data[i] >= 128
+        unicode_rows[row] = unicode
+        if unicode:  # NFKC and casefold matter: make_instruction_id in Python
+            continue
+        length = _normalise_ascii(instruction_data, instruction_offsets[row], instruction_offsets[row + 1], key, 0)
+        key[length] = 0x1F
+        length = _normalise_ascii(input_data, input_offsets[row], input_offsets[row + 1], key, length + 1)
+        _hash_hex(key, 0, length, iv, hex_digits, out, 16 * row, h, block, padded)
 
 
 @njit(cache=True, nogil=True)
@@ -244,9 +293,27 @@ def blake2b_8_hex(texts: pl.Series) -> pl.Series:
     rows = len(offsets) - 1
     out = np.empty(16 * rows, dtype=np.uint8)
     _blake2b_8_hex(offsets, data, _IV, _HEX, out)
+    return _hex_series(out, rows).alias(texts.name)
+
+
+def ascii_instruction_ids(instruction: pl.Series, input_text: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """make_instruction_id of every row whose instruction and input are ASCII, in one pass (normalise,
+    join with \\x1f, hash), and a mask of the other rows, whose ids the caller computes (their
+    entries here are not ids)."""
+    assert instruction.null_count() == 0 and input_text.null_count() == 0
+    instruction_offsets, instruction_data = string_buffers(instruction.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    input_offsets, input_data = string_buffers(input_text.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    rows = len(instruction_offsets) - 1
+    out = np.zeros(16 * rows, dtype=np.uint8)
+    unicode_rows = np.zeros(rows, dtype=np.bool_)
+    _instruction_ids(instruction_offsets, instruction_data, input_offsets, input_data, _IV, _HEX, out, unicode_rows)
+    return _hex_series(out, rows), unicode_rows
+
+
+def _hex_series(out: np.ndarray, rows: int) -> pl.Series:
     hex_offsets = np.arange(0, 16 * rows + 1, 16, dtype=np.int64)
     array = pa.Array.from_buffers(pa.large_string(), rows, [None, pa.py_buffer(hex_offsets), pa.py_buffer(out)])
-    return pl.Series(texts.name, array, dtype=pl.String)
+    return pl.Series("instruction_id", array, dtype=pl.String)
 
 
 def count_words(column: pa.Array | pa.ChunkedArray) -> pa.Array:
