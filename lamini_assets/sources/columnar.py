@@ -8,7 +8,6 @@ Anything else falls back to the Python path for that file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,46 +15,16 @@ import numpy as np
 import polars as pl
 
 from lamini_assets.schema import make_instruction_id
-from lamini_assets.sources.kernels import ascii_instruction_ids
+from lamini_assets.sources.kernels import SCAN_OK, ascii_instruction_ids, json_scan
 from lamini_assets.sources.sampling import sample_rank
 
 # What Python's str.strip() strips (Rust's trim differs on U+001C..U+001F).
 PY_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
-_BLANK_INSIDE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")  # literal-first: an alternation with \A was 20x slower
-_BLANK_EDGE = re.compile(rb"[ \t\r\x0b\x0c]*")
-
-
-def _has_blank_line(body: bytes) -> bool:
-    first_end, last_start = body.find(b"\n"), body.rfind(b"\n")
-    if first_end == -1:
-        return not body.strip()
-    edge_blank = _BLANK_EDGE.fullmatch(body[:first_end]) or _BLANK_EDGE.fullmatch(body[last_start + 1 :])
-    return bool(edge_blank) or bool(_BLANK_INSIDE.search(body))
-# Surrogate escapes: a valid pair (group 1) or a lone one, which Polars decodes differently from
-# json.loads. Literal-first, so the scan runs at C speed; the loop sees only surrogate escapes.
-_SURROGATE_ESCAPE = re.compile(rb"(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})|\\u[dD][89a-fA-F]")
 _BOM = b"\xef\xbb\xbf"
-
-
-_ANY_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _has_lone_surrogate(body: bytes) -> bool:
-    # The plain literal-first search is 20x faster than the alternation: run it first.
-    if not _ANY_SURROGATE_ESCAPE.search(body):
-        return False
-    return any(match.group(1) is None for match in _SURROGATE_ESCAPE.finditer(body))
 
 
 def strip(expr: pl.Expr) -> pl.Expr:
     return expr.str.strip_chars(PY_WHITESPACE)
-
-
-def _non_string_value(field: str) -> re.Pattern[bytes]:
-    """A key `field` whose value is neither a string nor null. Starts with a literal, so `re` scans
-    for it at C speed (a look-behind here made the scan 100x slower); inside a JSON string the quotes
-    are escaped, so the text `\\"field\\": 5` there does not match."""
-    return re.compile(rb'"' + re.escape(field.encode()) + rb'"\s*:\s*[^"n\s]')
 
 
 def json_bytes(path: Path, text_fields: Iterable[str], *, lines: bool = True) -> bytes | None:
@@ -66,16 +35,10 @@ def json_bytes(path: Path, text_fields: Iterable[str], *, lines: bool = True) ->
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     body = data[:-1] if data.endswith(b"\n") else data
-    if not body.strip() or b"\x00" in body or _has_lone_surrogate(body) or (lines and _has_blank_line(body)):
-        return None
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    for field in text_fields:
-        if _non_string_value(field).search(body):
-            return None
-    return body
+    # One numba pass checks it all (strict UTF-8, NUL, blank lines, surrogate escapes, text fields'
+    # values as JSON keys): 0.03 s of CPU per 60 MB FLAN shard where four regex scans and a decode
+    # took 0.33 s.
+    return body if json_scan(body, list(text_fields), lines=lines) == SCAN_OK else None
 
 
 def read_ndjson(body: bytes, fields: Iterable[str]) -> pl.DataFrame | None:

@@ -324,3 +324,174 @@ def count_words(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     if column.null_count:
         return pa.array(out, mask=column.is_null().to_numpy(zero_copy_only=False))
     return pa.array(out)
+
+
+# Why `json_safe_for_polars` refused a file (0: it did not).
+SCAN_OK, SCAN_BLANK, SCAN_NUL, SCAN_UTF8, SCAN_SURROGATE, SCAN_NON_STRING, SCAN_ODD_KEY, SCAN_RAW_NEWLINE = range(8)
+SCAN_REASONS = ["ok", "blank line or no content", "NUL byte", "not valid UTF-8", "lone surrogate escape",
+                "non-string value of a text field", "escaped key", "raw newline inside a string"]
+
+
+# Bytes that end a run of plain string text: quote, backslash, newline, NUL, non-ASCII.
+_STRING_STOPS = np.zeros(256, dtype=np.bool_)
+_STRING_STOPS[[34, 92, 10, 0]] = True
+_STRING_STOPS[0x80:] = True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hex_value(byte):  # type: ignore[no-untyped-def]
+    if byte >= 48 and byte <= 57:
+        return byte - 48
+    if byte >= 97 and byte <= 102:
+        return byte - 87
+    if byte >= 65 and byte <= 70:
+        return byte - 55
+    return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _escape_code(data, at, end):  # type: ignore[no-untyped-def]
+    """The code unit of a \\uXXXX escape whose backslash is at data[at], or -1."""
+    if at + 5 >= end or data[at + 1] != 117:  # a "u"
+        return -1
+    code = 0
+    for k in range(2, 6):
+        digit = _hex_value(data[at + k])
+        if digit < 0:
+            return -1
+        code = code * 16 + digit
+    return code
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _utf8_length(data, at, end):  # type: ignore[no-untyped-def]
+    """Bytes of the UTF-8 sequence starting at a non-ASCII byte, or 0 when it is not strict UTF-8
+    (Python's decoder: no overlong forms, no surrogates, nothing above U+10FFFF)."""
+    lead = data[at]
+    if lead >= 0xC2 and lead <= 0xDF:
+        size, low, high = 2, 0x80, 0xBF
+    elif lead == 0xE0:
+        size, low, high = 3, 0xA0, 0xBF
+    elif (lead >= 0xE1 and lead <= 0xEC) or lead == 0xEE or lead == 0xEF:
+        size, low, high = 3, 0x80, 0xBF
+    elif lead == 0xED:
+        size, low, high = 3, 0x80, 0x9F
+    elif lead == 0xF0:
+        size, low, high = 4, 0x90, 0xBF
+    elif lead >= 0xF1 and lead <= 0xF3:
+        size, low, high = 4, 0x80, 0xBF
+    elif lead == 0xF4:
+        size, low, high = 4, 0x80, 0x8F
+    else:
+        return 0
+    if at + size > end:
+        return 0
+    if data[at + 1] < low or data[at + 1] > high:
+        return 0
+    for k in range(2, size):
+        if data[at + k] < 0x80 or data[at + k] > 0xBF:
+            return 0
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _json_scan(data, names, name_offsets, lines, stops):  # type: ignore[no-untyped-def]
+    """One pass over a JSON(L) file's bytes: SCAN_OK when Polars reads it as json.loads would (see
+    sources/columnar.py), else the SCAN_* reason. Tracks JSON strings, so a key is known as a key:
+    a key named in `names` (at any depth) must hold a string or null."""
+    end = data.shape[0]
+    in_string = False
+    string_start = 0
+    escaped_string = False
+    line_blank = True
+    any_content = False
+    i = 0
+    while i < end:
+        if in_string:  # the bulk of the bytes: skip plain text in a tight loop
+            while i < end and not stops[data[i]]:
+                i += 1
+            if i == end:
+                break
+        byte = data[i]
+        if byte >= 0x80:
+            size = _utf8_length(data, i, end)
+            if size == 0:
+                return SCAN_UTF8
+            line_blank = False
+            any_content = True
+            i += size
+            continue
+        if byte == 0:
+            return SCAN_NUL
+        if byte == 10:  # a raw newline: a row ends (a string cannot hold one)
+            if in_string:
+                return SCAN_RAW_NEWLINE
+            if lines and line_blank:
+                return SCAN_BLANK
+            line_blank = True
+            i += 1
+            continue
+        if not (byte == 32 or byte == 9 or byte == 13 or byte == 11 or byte == 12):
+            line_blank = False
+            any_content = True
+        if in_string:
+            if byte == 92:  # backslash
+                escaped_string = True
+                code = _escape_code(data, i, end)
+                if code >= 0xD800 and code <= 0xDBFF:
+                    low = _escape_code(data, i + 6, end) if i + 6 < end and data[i + 6] == 92 else -1
+                    if low < 0xDC00 or low > 0xDFFF:
+                        return SCAN_SURROGATE
+                    i += 12
+                    continue
+                if code >= 0xDC00 and code <= 0xDFFF:
+                    return SCAN_SURROGATE
+                i += 6 if code >= 0 else 2
+                continue
+            if byte == 34:  # the string ends: a key when a colon follows
+                in_string = False
+                j = i + 1
+                while j < end and (data[j] == 32 or data[j] == 9 or data[j] == 13 or data[j] == 10):
+                    j += 1
+                if j < end and data[j] == 58:
+                    length = i - string_start
+                    for name in range(name_offsets.shape[0] - 1):
+                        name_start = name_offsets[name]
+                        if name_offsets[name + 1] - name_start != length:
+                            continue
+                        same = True
+                        for k in range(length):
+                            if data[string_start + k] != names[name_start + k]:
+                                same = False
+                                break
+                        if same:
+                            j += 1
+                            while j < end and (data[j] == 32 or data[j] == 9 or data[j] == 13 or data[j] == 10):
+                                j += 1
+                            if j < end and data[j] != 34 and data[j] != 110:  # '"' or 'n'ull
+                                return SCAN_NON_STRING
+                            break
+                    if escaped_string:  # \u escapes could spell a text field's name
+                        return SCAN_ODD_KEY
+            i += 1
+            continue
+        if byte == 34:
+            in_string = True
+            string_start = i + 1
+            escaped_string = False
+        i += 1
+    if lines and line_blank:  # the last line (the file's final newline is not in `data`)
+        return SCAN_BLANK
+    if not any_content:
+        return SCAN_BLANK
+    return SCAN_OK
+
+
+def json_scan(body: bytes, text_fields: list[str], *, lines: bool) -> int:
+    """SCAN_OK when Polars reads `body` (a file's bytes without BOM and final newline) as json.loads
+    would, else the SCAN_* reason; `text_fields`: keys that must hold a string or null."""
+    data = np.frombuffer(body, dtype=np.uint8)
+    encoded = [field.encode("utf-8") for field in text_fields]
+    names = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
+    name_offsets = np.cumsum([0] + [len(name) for name in encoded]).astype(np.int64)
+    return int(_json_scan(data, names, name_offsets, lines, _STRING_STOPS))

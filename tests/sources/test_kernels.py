@@ -9,10 +9,24 @@ import random
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pytest
 
 from lamini_assets.schema import make_instruction_id
 from lamini_assets.sources.columnar import instruction_ids
-from lamini_assets.sources.kernels import blake2b_8_hex, count_words
+from lamini_assets.sources.kernels import (
+    SCAN_BLANK,
+    SCAN_NON_STRING,
+    SCAN_NUL,
+    SCAN_ODD_KEY,
+    SCAN_OK,
+    SCAN_RAW_NEWLINE,
+    SCAN_REASONS,
+    SCAN_SURROGATE,
+    SCAN_UTF8,
+    blake2b_8_hex,
+    count_words,
+    json_scan,
+)
 from lamini_assets.sql_functions import register_sql_functions
 
 
@@ -48,3 +62,49 @@ def test_word_count_counts_ascii_whitespace_runs() -> None:
     register_sql_functions(connection)  # a second registration on the same connection is a no-op
     counted = connection.execute("select word_count(text) from unnest(?) as t(text)", [texts]).fetchall()
     assert [count for (count,) in counted] == [len(text.split()) for text in texts]
+
+
+FIELDS = ["inputs", "targets"]
+
+
+@pytest.mark.parametrize(
+    ("body", "lines", "reason"),
+    [
+        (b'{"inputs":"a","targets":"b"}\n{"inputs": "c", "targets": null, "n": 5}', True, SCAN_OK),
+        (b'{"inputs":"say \\"inputs\\": 5","targets":"\\\\ud800 is text"}', True, SCAN_OK),  # escaped, not keys
+        (b'{"inputs":"pair \\ud83d\\ude00","targets":"x"}', True, SCAN_OK),
+        (b'{"meta":{"inputs":"nested"},"targets":"x"}', True, SCAN_OK),
+        (b'[\n  {"inputs": "a",\n   "targets": "b"}\n]', False, SCAN_OK),
+        (b'{"inputs":"a"}\n\n{"inputs":"b"}', True, SCAN_BLANK),
+        (b'{"inputs":"a"}\n \t\r', True, SCAN_BLANK),
+        (b' \n{"inputs":"a"}', True, SCAN_BLANK),
+        (b" \t\r\n ", False, SCAN_BLANK),
+        (b'{"inputs":"a\x00"}', True, SCAN_NUL),
+        (b'{"inputs":"caf\xe9"}', True, SCAN_UTF8),
+        (b'{"inputs":"\xed\xa0\x80"}', True, SCAN_UTF8),  # a surrogate encoded in UTF-8
+        (b'{"inputs":"lone \\ud800 high"}', True, SCAN_SURROGATE),
+        (b'{"inputs":"lone \\uDC00 low"}', True, SCAN_SURROGATE),
+        (b'{"inputs":"x","targets":5}', True, SCAN_NON_STRING),
+        (b'{"inputs" :\t[1],"targets":"x"}', True, SCAN_NON_STRING),
+        (b'{"meta":{"targets":{"a":"b"}},"inputs":"x"}', True, SCAN_NON_STRING),  # any depth, as Polars cannot tell
+        (b'{"in\\u0070uts":5}', True, SCAN_ODD_KEY),
+        (b'{"inputs":"a\nb"}', True, SCAN_RAW_NEWLINE),
+    ],
+)
+def test_json_scan_refuses_what_polars_would_read_differently(body: bytes, lines: bool, reason: int) -> None:
+    assert SCAN_REASONS[json_scan(body, FIELDS, lines=lines)] == SCAN_REASONS[reason]
+
+
+def test_json_scan_utf8_verdict_equals_pythons_decoder() -> None:
+    rng = random.Random(6)
+    pieces = [b"a", b" ", "é".encode(), "中".encode(), "😀".encode(), b"\x80", b"\xc0\xaf", b"\xe0\x80\x80", b"\xed\xa0\x80",
+              b"\xf4\x90\x80\x80", b"\xf0\x9f", b"\xc3", b"\xff", b"\xef\xbf\xbf"]
+    for _ in range(20_000):
+        text = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        try:
+            text.decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        verdict = json_scan(b'{"inputs":"' + text + b'"}', FIELDS, lines=True)
+        assert verdict == (SCAN_OK if valid else SCAN_UTF8), text
