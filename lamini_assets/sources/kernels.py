@@ -329,7 +329,7 @@ def count_words(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 # Why `json_safe_for_polars` refused a file (0: it did not).
 SCAN_OK, SCAN_BLANK, SCAN_NUL, SCAN_UTF8, SCAN_SURROGATE, SCAN_NON_STRING, SCAN_ODD_KEY, SCAN_RAW_NEWLINE = range(8)
 SCAN_REASONS = ["ok", "blank line or no content", "NUL byte", "not valid UTF-8", "lone surrogate escape",
-                "non-string value of a text field", "escaped key", "raw newline inside a string"]
+                "a text field not a string (or a list field not a list)", "escaped key", "raw newline inside a string"]
 
 
 # Bytes that end a run of plain string text: quote, backslash, newline, NUL, non-ASCII.
@@ -395,10 +395,11 @@ def _utf8_length(data, at, end):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _json_scan(data, names, name_offsets, lines, stops):  # type: ignore[no-untyped-def]
+def _json_scan(data, names, name_offsets, list_names, lines, stops):  # type: ignore[no-untyped-def]
     """One pass over a JSON(L) file's bytes: SCAN_OK when Polars reads it as json.loads would (see
     sources/columnar.py), else the SCAN_* reason. Tracks JSON strings, so a key is known as a key:
-    a key named in `names` (at any depth) must hold a string or null."""
+    a key named in `names` (at any depth) must hold a string or null; one whose index in `names` is
+    at least `list_names`, a list or null."""
     end = data.shape[0]
     in_string = False
     string_start = 0
@@ -468,7 +469,8 @@ def _json_scan(data, names, name_offsets, lines, stops):  # type: ignore[no-unty
                             j += 1
                             while j < end and (data[j] == 32 or data[j] == 9 or data[j] == 13 or data[j] == 10):
                                 j += 1
-                            if j < end and data[j] != 34 and data[j] != 110:  # '"' or 'n'ull
+                            wanted = 91 if name >= list_names else 34  # '[' or '"'
+                            if j < end and data[j] != wanted and data[j] != 110:  # or 'n'ull
                                 return SCAN_NON_STRING
                             break
                     if escaped_string:  # \u escapes could spell a text field's name
@@ -487,11 +489,12 @@ def _json_scan(data, names, name_offsets, lines, stops):  # type: ignore[no-unty
     return SCAN_OK
 
 
-def json_scan(body: bytes, text_fields: list[str], *, lines: bool) -> int:
+def json_scan(body: bytes, text_fields: list[str], *, lines: bool, list_fields: tuple[str, ...] = ()) -> int:
     """SCAN_OK when Polars reads `body` (a file's bytes without BOM and final newline) as json.loads
-    would, else the SCAN_* reason; `text_fields`: keys that must hold a string or null."""
+    would, else the SCAN_* reason. `text_fields`: keys that must hold a string or null; `list_fields`:
+    keys that must hold a list or null (read as JSON text, then decoded)."""
     data = np.frombuffer(body, dtype=np.uint8)
-    encoded = [field.encode("utf-8") for field in text_fields]
+    encoded = [field.encode("utf-8") for field in [*text_fields, *list_fields]]
     names = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
     name_offsets = np.cumsum([0] + [len(name) for name in encoded]).astype(np.int64)
-    return int(_json_scan(data, names, name_offsets, lines, _STRING_STOPS))
+    return int(_json_scan(data, names, name_offsets, len(text_fields), lines, _STRING_STOPS))

@@ -108,3 +108,10 @@ def test_json_scan_utf8_verdict_equals_pythons_decoder() -> None:
             valid = False
         verdict = json_scan(b'{"inputs":"' + text + b'"}', FIELDS, lines=True)
         assert verdict == (SCAN_OK if valid else SCAN_UTF8), text
+
+
+def test_json_scan_list_fields_hold_lists() -> None:
+    ok = b'{"instances":[{"inputs":"a"}]}\n{"instances": null}'
+    assert json_scan(ok, FIELDS, lines=True, list_fields=("instances",)) == SCAN_OK
+    as_text = b'{"instances":"[{\\"inputs\\":\\"a\\"}]"}'  # JSON text in a string is no list
+    assert json_scan(as_text, FIELDS, lines=True, list_fields=("instances",)) == SCAN_NON_STRING
