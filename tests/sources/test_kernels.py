@@ -115,3 +115,13 @@ def test_json_scan_list_fields_hold_lists() -> None:
     assert json_scan(ok, FIELDS, lines=True, list_fields=("instances",)) == SCAN_OK
     as_text = b'{"instances":"[{\\"inputs\\":\\"a\\"}]"}'  # JSON text in a string is no list
     assert json_scan(as_text, FIELDS, lines=True, list_fields=("instances",)) == SCAN_NON_STRING
+
+
+def test_instruction_ids_of_a_column_split_over_threads() -> None:
+    """From 50,000 rows the kernel runs on two threads, each on its own range of rows."""
+    rng = random.Random(8)
+    words = ["alpha", "Beta", "gamma\t", "DELTA", "ε"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 60))) for _ in range(60_000)]
+    inputs = ["" if index % 3 else f"input {index}" for index in range(len(texts))]
+    got = instruction_ids(pl.Series(texts), pl.Series(inputs)).to_list()
+    assert got == [make_instruction_id(text, extra) for text, extra in zip(texts, inputs)]
