@@ -143,6 +143,9 @@ FULL_SOURCES = {
 # Run in a fresh interpreter with the measured checkout first on PYTHONPATH; prints one JSON line.
 _CHILD = """
 import hashlib, json, resource, sys, time
+def peak_gb():  # VmHWM: ru_maxrss would carry the parent's peak over fork and exec
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024**2
 from pathlib import Path
 from lamini_assets.sources import SourceSpec, load_source
 spec, base = SourceSpec(**json.loads(sys.argv[1])), Path(sys.argv[2])
@@ -152,7 +155,7 @@ after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wa
 digest = hashlib.sha256(rows.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()  # every row, in order
 print(json.dumps({"rows": rows.height, "wall": wall, "digest": digest,
                   "cpu": after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime,
-                  "peak_gb": after.ru_maxrss / 1024**2}))
+                  "peak_gb": peak_gb()}))
 """
 
 

@@ -377,9 +377,10 @@ def load_sql_models(directory: Path = SQL_MODELS_DIR) -> list[SqlModel]:
 
 def run_sql_model(conn: duckdb.DuckDBPyConnection, model: SqlModel, parameters: dict[str, Any]) -> int:
     """(Re)build a model's table or view; returns its row count."""
-    from lamini_assets.sql_functions import register_sql_functions  # numba: loaded only where models run
+    if "word_count" in model.sql:  # a Python function (numba), registered where a model calls it
+        from lamini_assets.sql_functions import register_sql_functions
 
-    register_sql_functions(conn)
+        register_sql_functions(conn)
     conn.execute((SQL_MODELS_DIR / MACROS_FILE).read_text(encoding="utf-8"))
     kind = "view" if model.materialized == "view" else "table"
     # DuckDB does not allow prepared parameters in a view's definition.
