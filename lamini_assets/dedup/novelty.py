@@ -3,9 +3,9 @@
 Two methods behind one interface (`NoveltyIndex`), picked by `NoveltyConfig.method`:
 
 - `minhash`: MinHash signatures of word shingles of the normalised text, in a banded LSH index.
-  Texts are tokenised and their shingles hashed by Polars (vectorised Rust, no per-row Python), and
-  the permutations applied with numpy to blocks of rows of equal shingle count, in parallel threads
-  over chunks of rows. The scheme and permutation parameters are datasketch's "affine32", so the
+  Texts are normalised by Polars; words are found and shingles hashed and permuted by numba kernels
+  (`lamini_assets/kernels.py`; Polars' regex finds the words of non-ASCII texts), in parallel threads over
+  chunks of rows. The scheme and permutation parameters are datasketch's "affine32", so the
   signatures equal what `datasketch.MinHash.update_batch` makes from the same shingles with
   `hashfunc=MinHashSigner.shingle_hash`; the bands are the ones datasketch's `MinHashLSH` picks for
   the threshold. LSH candidates are confirmed by their estimated Jaccard similarity before a row is
@@ -21,6 +21,7 @@ reload reads its metadata and nothing else until rows are looked up.
 
 from __future__ import annotations
 
+import functools
 import json
 import mmap
 import os
@@ -29,7 +30,7 @@ import shutil
 import unicodedata
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, overload
@@ -42,15 +43,10 @@ from pydantic import BaseModel, ConfigDict, Field
 _SCHEME = "affine32"
 _WORD_PATTERN = r"\w+"
 _WORD = re.compile(_WORD_PATTERN)
-# Shingles are hashed with Polars' string hash, stable within one Polars version only: a saved
-# index records the version and is rebuilt under another one.
-_SHINGLE_HASH = f"polars-{pl.__version__}-hash-seed0-low32"
-_FORMAT = "lamini-novelty-index@3"  # @3: text fingerprints beside the signatures
-# Rows signed per thread task, and the shingles permuted per numpy block (a block of
-# (shingles x num_perm) uint32 stays in the CPU cache: measured 0.60 s per 3M shingles at 1,024
-# against 0.87 s at 16,384).
-_ROWS_PER_TASK = 10_000
-_SHINGLES_PER_BLOCK = 1_024
+# A saved index records how its shingles were hashed and is rebuilt under another hash.
+_SHINGLE_HASH = "fnv1a64-folded32"  # kernels.hash_byte_ranges of the shingle's UTF-8 bytes
+_FORMAT = "lamini-novelty-index@4"  # @3: text fingerprints beside the signatures; @4: FNV shingle hash
+_ROWS_PER_TASK = 10_000  # rows signed per thread task
 # Rows signed and checked per numpy pass, and candidate pairs compared at once (memory bounds).
 _ROWS_PER_CHUNK = 20_000
 _POOL_ROWS_PER_SEGMENT = 200_000
@@ -314,9 +310,10 @@ def shingle_words(text: str) -> list[str]:
     return _WORD.findall(normalised.lower())
 
 
-def _shingle_lists(texts: Texts, size: int) -> pl.Series:
-    """Per text, its word n-grams (a text of at most n words is one shingle: its words joined)."""
-    words = word_lists(texts)
+def _shingle_lists(texts: Texts, size: int, *, normalised: bool = False) -> pl.Series:
+    """Per text, its word n-grams (a text of at most n words is one shingle: its words joined).
+    `normalised`: the texts are already `normalised_texts`."""
+    words = _as_series(texts).str.extract_all(_WORD_PATTERN) if normalised else word_lists(texts)
     short = words.list.len() <= size
     if size == 1:
         empty = pl.lit([""], dtype=pl.List(pl.String))
@@ -330,18 +327,15 @@ def _shingle_lists(texts: Texts, size: int) -> pl.Series:
     ).to_series()
 
 
-def _fmix32(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer, as datasketch applies it before the affine permutations."""
-    values = values ^ (values >> np.uint32(16))
-    values = values * np.uint32(0x85EBCA6B)
-    values = values ^ (values >> np.uint32(13))
-    values = values * np.uint32(0xC2B2AE35)
-    return values ^ (values >> np.uint32(16))
-
-
-def _hash_strings(strings: pl.Series) -> np.ndarray:
-    """32-bit hashes of strings (the low half of Polars' 64-bit string hash, seed 0)."""
-    return (strings.hash(seed=0).to_numpy() & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+def _string_buffers(strings: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets) of a string column, the form the kernels read."""
+    array = strings.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, dtype=np.uint8)), offsets
 
 
 def text_fingerprints(texts: pl.Series) -> np.ndarray:
@@ -352,6 +346,38 @@ def text_fingerprints(texts: pl.Series) -> np.ndarray:
     return np.ascontiguousarray(hashes, dtype=np.uint64).view(np.uint32)
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of datasketch's affine32 `MinHash(num_perm, seed)`: the same draws from the same generator
+    (importing datasketch costs ~1.2 s per step process, nearly all of it scipy.integrate)."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+@functools.cache
+def lsh_layout(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) that datasketch's `MinHashLSH(threshold, num_perm)` picks: the least
+    false-positive plus false-negative probability mass, equally weighted. Its integrals are of
+    polynomials of degree at most num_perm, which Gauss-Legendre quadrature with more than num_perm / 2
+    nodes integrates exactly (datasketch uses scipy's adaptive quad)."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 2)
+
+    def integral(function: Callable[[np.ndarray], np.ndarray], low: float, high: float) -> float:
+        points = (high - low) / 2 * nodes + (high + low) / 2
+        return float((high - low) / 2 * np.sum(weights * function(points)))
+
+    best, layout = float("inf"), (0, 0)
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            false_positive = integral(lambda s: 1 - (1 - s**rows) ** bands, 0.0, threshold)
+            false_negative = integral(lambda s: (1 - s**rows) ** bands, threshold, 1.0)
+            error = 0.5 * false_positive + 0.5 * false_negative
+            if error < best:
+                best, layout = error, (bands, rows)
+    return layout
+
+
 class MinHashSigner:
     """Vectorised MinHash signatures identical to datasketch's affine32 `MinHash` fed the same
     shingles with `hashfunc=shingle_hash`."""
@@ -360,11 +386,10 @@ class MinHashSigner:
         self.num_perm = num_perm
         self.seed = seed
         self.shingle_size = shingle_size
-        from datasketch import MinHash  # imported where used: datasketch and rouge-score cost seconds to import
+        from lamini_assets import kernels  # numba: loaded where signing happens, not with the config
 
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
-        self._a = a.astype(np.uint32)
-        self._b = b.astype(np.uint32)
+        self._a, self._b = affine32_permutations(num_perm, seed)
+        self._kernels = kernels
 
     def shingles(self, text: str) -> list[str]:
         """Word n-grams of the normalised text; a text of at most n words is one shingle."""
@@ -372,12 +397,12 @@ class MinHashSigner:
 
     def shingle_hash(self, shingle: str | bytes) -> int:
         """32-bit hash of one shingle: the `hashfunc` a datasketch MinHash needs to match."""
-        text = shingle.decode("utf-8") if isinstance(shingle, bytes) else shingle
-        return int(_hash_strings(pl.Series([text], dtype=pl.String))[0])
+        data = shingle if isinstance(shingle, bytes) else shingle.encode("utf-8")
+        return int(self._kernels.hash_byte_ranges(np.frombuffer(data, dtype=np.uint8), np.array([0, len(data)], dtype=np.int64))[0])
 
     def signatures(self, texts: Texts) -> np.ndarray:
         """(len(texts), num_perm) uint32 signatures; chunks of rows are signed in parallel threads
-        (Polars and numpy release the GIL)."""
+        (the kernels and Polars release the GIL)."""
         series = _as_series(texts)
         out = np.empty((len(series), self.num_perm), dtype=np.uint32)
         starts = range(0, len(series), _ROWS_PER_TASK)
@@ -391,32 +416,34 @@ class MinHashSigner:
         return out
 
     def _sign(self, texts: pl.Series) -> np.ndarray:
-        shingles = _shingle_lists(texts, self.shingle_size)
-        counts = shingles.list.len().to_numpy().astype(np.int64)
-        hashes = _fmix32(_hash_strings(shingles.explode()))
-        # Repeated shingles in a row are harmless: the minimum of a multiset is that of its set.
-        starts = np.zeros(len(counts), dtype=np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        out = np.empty((len(counts), self.num_perm), dtype=np.uint32)
-        # Rows of equal shingle count form (rows, count) blocks: one minimum over axis 1, no reduceat.
-        order = np.argsort(counts, kind="stable")
-        sorted_counts = counts[order]
-        bounds = np.concatenate([[0], np.flatnonzero(np.diff(sorted_counts)) + 1, [len(order)]])
-        for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            count = int(sorted_counts[begin])
-            rows = order[begin:end]
-            shingle_hashes = hashes[starts[rows][:, None] + np.arange(count)]
-            signed = np.empty((len(rows), self.num_perm), dtype=np.uint32)
-            per_block = max(1, _SHINGLES_PER_BLOCK // count)
-            block = np.empty((min(per_block, len(rows)), count, self.num_perm), dtype=np.uint32)
-            for first in range(0, len(rows), per_block):
-                part = shingle_hashes[first : first + per_block]
-                permuted = block[: len(part)]
-                np.multiply(part[..., None], self._a, out=permuted)
-                permuted += self._b
-                np.minimum.reduce(permuted, axis=1, out=signed[first : first + per_block])
-            out[rows] = signed
-        return out
+        hashes, counts = self._shingle_hashes(normalised_texts(texts))
+        return self._kernels.permuted_minima(self._kernels.fmix32(hashes), counts, self._a, self._b)
+
+    def _shingle_hashes(self, normalised: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, counts) of every row's shingles, rows in order. ASCII rows are split into words by a
+        byte scan; the others (Unicode `\\w`) by Polars' regex, their shingles hashed as the same bytes."""
+        non_ascii = (normalised.str.len_bytes() != normalised.str.len_chars()).arg_true().to_numpy()
+        if not len(non_ascii):
+            return self._kernels.ascii_shingle_hashes(*_string_buffers(normalised), self.shingle_size)
+        is_ascii = np.ones(len(normalised), dtype=bool)
+        is_ascii[non_ascii] = False
+        ascii_hashes, ascii_counts = self._kernels.ascii_shingle_hashes(
+            *_string_buffers(normalised.filter(pl.Series(is_ascii))), self.shingle_size)
+        shingles = _shingle_lists(normalised.gather(non_ascii), self.shingle_size, normalised=True)
+        other_counts = shingles.list.len().to_numpy().astype(np.int64)
+        other_hashes = self._kernels.hash_byte_ranges(*_string_buffers(shingles.explode()))
+        counts = np.empty(len(normalised), dtype=np.int64)
+        counts[is_ascii] = ascii_counts
+        counts[non_ascii] = other_counts
+        # Each row's hashes from its part, in row order.
+        hashes = np.empty(int(counts.sum()), dtype=np.uint32)
+        row_starts = np.zeros(len(counts), dtype=np.int64)
+        np.cumsum(counts[:-1], out=row_starts[1:])
+        for part_rows, part_counts, part_hashes in ((np.flatnonzero(is_ascii), ascii_counts, ascii_hashes),
+                                                    (non_ascii, other_counts, other_hashes)):
+            within = np.arange(len(part_hashes)) - np.repeat(np.cumsum(part_counts) - part_counts, part_counts)
+            hashes[np.repeat(row_starts[part_rows], part_counts) + within] = part_hashes
+        return hashes, counts
 
 
 def _fmix64(values: np.ndarray) -> np.ndarray:
@@ -450,10 +477,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
     def __init__(self, config: NoveltyConfig) -> None:
         super().__init__(config)
         self.signer = MinHashSigner(config.num_perm, config.seed, config.shingle_size)
-        from datasketch import MinHashLSH
-
-        layout = MinHashLSH(threshold=config.minhash_threshold, num_perm=config.num_perm)
-        self.bands, self.rows_per_band = layout.b, layout.r
+        self.bands, self.rows_per_band = lsh_layout(config.minhash_threshold, config.num_perm)
         mixers = np.random.default_rng(config.seed).integers(0, 2**63, size=self.rows_per_band + 1, dtype=np.uint64)
         self._row_mixers = mixers[:-1] * np.uint64(2) + np.uint64(1)
         self._band_salts = np.arange(self.bands, dtype=np.uint64) * (mixers[-1] | np.uint64(1))
@@ -463,6 +487,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         self._fingerprint_positions: tuple[int, pl.DataFrame] | None = None
         self.signatures_lent = 0  # signatures other indexes copied from this one (`signed(..., known=self)`)
         self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
+        self._kernels = self.signer._kernels
         # The smallest number of equal signature slots that reaches the threshold.
         self._min_equal = int(np.ceil(config.minhash_threshold * config.num_perm - 1e-9))
 
@@ -530,8 +555,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         # Merge while the newest segment is at least half the size of the one before: O(log n) segments.
         while len(self._segments) > 1 and 2 * len(self._segments[-1]) >= len(self._segments[-2]):
             older, newer = self._segments.pop(-2), self._segments.pop()
-            insert_at = np.searchsorted(older, newer)  # a linear merge of two sorted runs
-            self._segments.append(np.insert(older, insert_at, newer))
+            self._segments.append(self._kernels.merge_sorted(np.asarray(older), newer))
 
     def add_pool(self, ids: Sequence[str], texts: Texts) -> None:
         if len(ids) != len(texts):
@@ -567,41 +591,19 @@ class MinHashNoveltyIndex(NoveltyIndex):
         self._segments = [_load_array(folder / f"buckets-{number}.npy") for number in range(int(meta["segments"]))]
 
     def _nearest_in_index(self, signatures: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """Per row, the position of the most similar indexed row at or above the threshold, else -1."""
-        # Sorted queries: numpy's binary search then walks the segment in order (about 6x faster).
+        """Per row, the position of the most similar indexed row at or above the threshold, else -1
+        (ties: the earliest indexed)."""
         prefixes = keys.ravel() & ~_POSITION_MASK
-        order = np.argsort(prefixes)
-        flat = prefixes[order]
-        row_of_key = np.repeat(np.arange(len(signatures)), self.bands)[order]
-        found_rows: list[np.ndarray] = []
-        found_positions: list[np.ndarray] = []
-        found_equal: list[np.ndarray] = []
+        order = np.argsort(prefixes)  # sorted queries: each segment is walked once, in order
+        rows_of_prefixes = np.repeat(np.arange(len(signatures)), self.bands)[order]
+        best_position = np.full(len(signatures), -1, dtype=np.int64)
+        best_equal = np.zeros(len(signatures), dtype=np.int64)
+        saved, added = (np.asarray(part) for part in self._signatures.parts())
         for segment in self._segments:
-            low = np.searchsorted(segment, flat, side="left")
-            count = np.searchsorted(segment, flat | _POSITION_MASK, side="right") - low
-            hit = count > 0
-            if not hit.any():
-                continue
-            count = count[hit]
-            # Every (row, indexed position) pair sharing a bucket.
-            starts = np.repeat(low[hit] - np.cumsum(count) + count, count) + np.arange(count.sum())
-            rows = np.repeat(row_of_key[hit], count)
-            positions = (segment[starts] & _POSITION_MASK).astype(np.int64)
-            for begin in range(0, len(rows), _PAIRS_PER_COMPARISON):
-                part_rows = rows[begin : begin + _PAIRS_PER_COMPARISON]
-                part_positions = positions[begin : begin + _PAIRS_PER_COMPARISON]
-                equal = np.count_nonzero(signatures[part_rows] == self._signatures.take(part_positions), axis=1)
-                similar = equal >= self._min_equal
-                found_rows.append(part_rows[similar])
-                found_positions.append(part_positions[similar])
-                found_equal.append(equal[similar])
-        nearest = np.full(len(signatures), -1, dtype=np.int64)
-        if found_rows:
-            rows, positions, equal = map(np.concatenate, (found_rows, found_positions, found_equal))
-            order = np.lexsort((-equal, rows))  # by row, most similar first
-            first_rows, first = np.unique(rows[order], return_index=True)
-            nearest[first_rows] = positions[order][first]
-        return nearest
+            self._kernels.nearest_in_segment(prefixes[order], rows_of_prefixes, np.asarray(segment), _POSITION_BITS,
+                                             np.ascontiguousarray(signatures), saved, added, self._min_equal,
+                                             best_position, best_equal)
+        return best_position
 
     def check_and_add_batch(self, ids: Sequence[str], texts: Texts) -> list[tuple[bool, str | None]]:
         if len(ids) != len(texts):
@@ -657,8 +659,9 @@ class MinHashNoveltyIndex(NoveltyIndex):
             found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
             novel = np.flatnonzero(nearest < 0)
             pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
-        for chunk_ids, signatures, keys, fingerprints in pending:  # stored after the whole group was judged
-            self._store(chunk_ids, signatures, keys, fingerprints)
+        if pending:  # stored after the whole group was judged, as one segment (one sort, one merge)
+            self._store([row_id for chunk in pending for row_id in chunk[0]],
+                        *(np.concatenate([chunk[part] for chunk in pending]) for part in (1, 2, 3)))
         return found
 
 

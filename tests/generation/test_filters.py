@@ -100,7 +100,9 @@ def test_pipeline_accounts_for_every_row(self_instruct_rows: list[dict[str, str]
         {"instruction": "#Write a short poem about spring.", "input": "", "finish_reason": "stop"},
         {"instruction": "Write a letter to a friend about your", "input": "", "finish_reason": "length"},
         {**self_instruct_rows[0], "finish_reason": "stop"},
-        {"instruction": "Classify the sentiment of the review", "input": "I loved it!", "finish_reason": "stop"},
+        # Same task, other input: word Jaccard 0.29, clear of the 0.5 threshold (a shorter input at 0.45
+        # sat within MinHash's error of it, so the verdict depended on the shingle hash).
+        {"instruction": "Classify the sentiment of the review", "input": "I loved every minute of it and will come back.", "finish_reason": "stop"},
         {"instruction": "Classify the sentiment of the review", "input": "Cold, rude staff.", "finish_reason": "stop"},
     ]
 

@@ -4,12 +4,15 @@ import random
 import re
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from lamini_assets.generation.config import GenerationConfig
 from lamini_assets.generation.prompts import (
     TEMPLATE_VERSION,
     GenerationCall,
+    _hash64,
+    _HashRanking,
     build_generation_prompt,
     build_response_messages,
     plan_generation_calls,
@@ -190,3 +193,20 @@ def test_config_rejects_unknown_keys_and_labels() -> None:
     with pytest.raises(ValueError, match="unknown labels"):
         GenerationConfig(calls_per_partition={"alpaca": 3})
     assert Counter(GenerationConfig().instructions_per_call.values()) == Counter({20: 1, 10: 2})
+
+
+@pytest.mark.parametrize("pool_size", [0, 5, 466_033])
+def test_seed_ranking_picks_the_lowest_hash_scores(pool_size: int) -> None:
+    # The fused kernel keeps only scores below a bound; the picks must be those of a full sort of
+    # every candidate's SplitMix64 score (LaMini's Self-Instruct pool is 466k rows).
+    keys = [f"seed-{i:07d}" for i in range(pool_size)]
+    ranking = _HashRanking(keys)
+    hashes = np.array([_hash64(key) for key in keys], dtype=np.uint64)
+    for call_key in (1, 2**63 + 12345, 987654321987654321):
+        values = hashes ^ np.uint64(call_key)
+        values += np.uint64(0x9E3779B97F4A7C15)
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        values ^= values >> np.uint64(31)
+        for count in (1, 3, 20):
+            assert ranking.lowest(call_key, count) == np.argsort(values, kind="stable")[:count].tolist()
