@@ -2,6 +2,13 @@
 folder sampled per template.
 
     lenv python bench/seed_loaders.py [--alpaca-rows 52002] [--flan-rows 300000] [--p3-rows 300000]
+    lenv python bench/seed_loaders.py --full /work/bench_full/k1/input [--baseline /work/main]
+
+`--full DIR`: the four LaMini-sized pools in DIR (self_instruct_seed_tasks.jsonl, alpaca_data.json,
+p3/, flan/, as bench/full_size.py writes them), each loaded in a fresh process by the code in
+`--baseline` (a checkout, e.g. main's worktree, put first on PYTHONPATH) and by this checkout: CPU
+seconds (user+sys, every thread), wall seconds, rows per CPU second and peak RSS, the ratios, and
+whether both loaded the same rows.
 
 Each load runs in a fresh process so its peak RSS is its own, twice: the per-row load as it was
 before the columnar path (tests/sources/test_columnar_loaders.py keeps it as the reference) and the
@@ -14,8 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -123,12 +133,70 @@ def measure(label: str, spec: SourceSpec, base_dir: Path, target_seconds: float,
           f"{new_gb / old_gb:.2f}x the peak RSS")
 
 
+FULL_SOURCES = {
+    "self_instruct": {"name": "self_instruct_seeds", "format": "self_instruct_jsonl", "path": "self_instruct_seed_tasks.jsonl"},
+    "alpaca": {"name": "alpaca_52k", "format": "alpaca_json", "path": "alpaca_data.json"},
+    "p3": {"name": "p3_t0", "format": "p3_templates", "path": "p3"},
+    "flan": {"name": "flan_v2", "format": "flan", "path": "flan"},
+}
+
+# Run in a fresh interpreter with the measured checkout first on PYTHONPATH; prints one JSON line.
+_CHILD = """
+import hashlib, json, resource, sys, time
+def peak_gb():  # VmHWM: ru_maxrss would carry the parent's peak over fork and exec
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024**2
+from pathlib import Path
+from lamini_assets.sources import SourceSpec, load_source
+spec, base = SourceSpec(**json.loads(sys.argv[1])), Path(sys.argv[2])
+usage, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+rows = load_source(spec, base).rows
+after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall
+digest = hashlib.sha256(rows.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()  # every row, in order
+print(json.dumps({"rows": rows.height, "wall": wall, "digest": digest,
+                  "cpu": after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime,
+                  "peak_gb": peak_gb()}))
+"""
+
+
+def load_in_child(checkout: Path, source: dict[str, str], base: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(source), str(base)], env=env, cwd=checkout,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"loading {source['name']} with {checkout} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_full(base: Path, baseline: Path) -> None:
+    here = Path(__file__).resolve().parents[1]
+    totals = {"before": [0.0, 0.0, 0], "after": [0.0, 0.0, 0]}
+    print(f"{'pool':<14}{'rows':>10}  {'CPU s before -> after':>24}  {'wall s':>16}  {'rows/CPU-s':>20}  {'peak GB':>12}  same rows")
+    for pool, source in FULL_SOURCES.items():
+        before, after = load_in_child(baseline, source, base), load_in_child(here, source, base)
+        for label, figures in (("before", before), ("after", after)):
+            totals[label][0] += figures["cpu"]
+            totals[label][1] += figures["wall"]
+            totals[label][2] += int(figures["rows"])
+        print(f"{pool:<14}{after['rows']:>10,}  {before['cpu']:>10.2f} -> {after['cpu']:>6.2f} ({before['cpu'] / after['cpu']:.2f}x)"
+              f"  {before['wall']:>6.2f} -> {after['wall']:>6.2f}  {before['rows'] / before['cpu']:>8,.0f} -> {after['rows'] / after['cpu']:>8,.0f}"
+              f"  {before['peak_gb']:>4.2f} -> {after['peak_gb']:>4.2f}  {before['digest'] == after['digest'] and before['rows'] == after['rows']}")
+    (cpu_b, wall_b, rows), (cpu_a, wall_a, _) = totals["before"], totals["after"]
+    print(f"{'all four':<14}{rows:>10,}  {cpu_b:>10.2f} -> {cpu_a:>6.2f} ({cpu_b / cpu_a:.2f}x)  {wall_b:>6.2f} -> {wall_a:>6.2f}"
+          f"  {rows / cpu_b:>8,.0f} -> {rows / cpu_a:>8,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alpaca-rows", type=int, default=52_002)
     parser.add_argument("--flan-rows", type=int, default=300_000)
     parser.add_argument("--p3-rows", type=int, default=300_000)
+    parser.add_argument("--full", type=Path, help="a folder of LaMini-sized inputs (see above)")
+    parser.add_argument("--baseline", type=Path, default=Path("/work/main"), help="the checkout measured as 'before'")
     args = parser.parse_args()
+    if args.full is not None:
+        measure_full(args.full.resolve(), args.baseline.resolve())
+        return
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch)

@@ -30,6 +30,7 @@ MACROS_FILE = "_macros.sql"
 _HEADER = re.compile(r"^--\s*(\w+):\s*(.*)$")
 _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+_CALLS_WORD_COUNT = re.compile(r"\bword_count\s*\(")
 
 
 class WarehouseWriteError(RuntimeError):
@@ -324,8 +325,12 @@ class SqlModel:
         """Hash of the model's SQL, the shared macros it runs with and the values bound to its
         parameters: the asset's code version, so an edited model or macro, or a changed bound config
         value, shows as changed in the UI."""
+        from lamini_assets.sql_functions import SQL_FUNCTIONS_VERSION
+
         macros = (SQL_MODELS_DIR / MACROS_FILE).read_text(encoding="utf-8")
         material = json.dumps([self.sql, macros, self.bind(values)], sort_keys=True, default=str)
+        if _CALLS_WORD_COUNT.search(self.sql):  # the Python function's version: the other models keep theirs
+            material += SQL_FUNCTIONS_VERSION
         return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 
     def bind(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -373,6 +378,10 @@ def load_sql_models(directory: Path = SQL_MODELS_DIR) -> list[SqlModel]:
 
 def run_sql_model(conn: duckdb.DuckDBPyConnection, model: SqlModel, parameters: dict[str, Any]) -> int:
     """(Re)build a model's table or view; returns its row count."""
+    if _CALLS_WORD_COUNT.search(model.sql):  # a Python function (numba), registered where a model calls it
+        from lamini_assets.sql_functions import register_sql_functions
+
+        register_sql_functions(conn)
     conn.execute((SQL_MODELS_DIR / MACROS_FILE).read_text(encoding="utf-8"))
     kind = "view" if model.materialized == "view" else "table"
     # DuckDB does not allow prepared parameters in a view's definition.

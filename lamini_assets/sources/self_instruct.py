@@ -6,18 +6,23 @@ the later instances of the few multi-instance tasks are not seeds of their own.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.json as pa_json
 
 from lamini_assets.sources.base import BadField, RawRecord, SeedFields, SeedLoader, optional_text, require_text
 from lamini_assets.sources.columnar import json_bytes, strip
 from lamini_assets.sources.reading import read_jsonl, reread_jsonl
 
 _TEXT_FIELDS = ["id", "instruction", "input", "output"]
-_TASK_SCHEMA = {"id": pl.String, "instruction": pl.String,
-                "instances": pl.List(pl.Struct({"input": pl.String, "output": pl.String}))}
+_TASK_SCHEMA = pa.schema([
+    ("id", pa.string()), ("instruction", pa.string()),
+    ("instances", pa.list_(pa.struct([("input", pa.string()), ("output", pa.string())]))),
+])
 
 
 class SelfInstructLoader(SeedLoader):
@@ -55,14 +60,21 @@ class SelfInstructLoader(SeedLoader):
     def _read_columnar(path: Path) -> pl.DataFrame | None:
         """The tasks with id, instruction and instances (a list of {input?, output}) when Polars reads
         them as json.loads would (sources/columnar.py), else None."""
-        body = json_bytes(path, _TEXT_FIELDS)
+        body = json_bytes(path, _TEXT_FIELDS, list_fields=("instances",))
         if body is None:
             return None
         try:
-            # The schema given (one pass, no inference); a line of another shape makes Polars raise.
-            frame = pl.read_ndjson(body, schema=_TASK_SCHEMA)
+            # pyarrow's reader (multithreaded C++): Polars builds the list of structs 3.5x slower, on one
+            # thread (5.0 against 1.4 s of CPU for 466k tasks; same frame). The schema given, so a line
+            # of another shape raises.
+            table = pa_json.read_json(
+                io.BytesIO(body), read_options=pa_json.ReadOptions(block_size=1 << 24),
+                parse_options=pa_json.ParseOptions(explicit_schema=_TASK_SCHEMA, unexpected_field_behavior="ignore"),
+            )
+            frame = pl.from_arrow(table)
         except Exception:  # noqa: BLE001 - the per-row path decides
             return None
+        assert isinstance(frame, pl.DataFrame)
         return frame.select("id", "instruction", "instances").with_row_index("line", offset=1).with_columns(
             pl.col("line").cast(pl.Int64)
         )
