@@ -12,7 +12,23 @@ cached on disk (`cache`), so a step process loads it instead of compiling it aga
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from numba import njit
+
+
+def string_buffers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a string column, zero-copy when it is one plain or large string array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.type not in (pa.string(), pa.large_string()):
+        column = column.cast(pa.large_string())
+    offset_type = np.int64 if column.type == pa.large_string() else np.int32
+    _, offsets_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type, count=len(column) + 1,
+                            offset=column.offset * np.dtype(offset_type).itemsize)
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(1, np.uint8)
+    return offsets, data
+
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)

@@ -40,7 +40,6 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-_SCHEME = "affine32"
 _WORD_PATTERN = r"\w+"
 _WORD = re.compile(_WORD_PATTERN)
 # A saved index records how its shingles were hashed and is rebuilt under another hash.
@@ -328,14 +327,11 @@ def _shingle_lists(texts: Texts, size: int, *, normalised: bool = False) -> pl.S
 
 
 def _string_buffers(strings: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(UTF-8 bytes, int64 offsets) of a string column, the form the kernels read."""
-    array = strings.to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    array = array.cast(pa.large_string())
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = array.buffers()[2]
-    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, dtype=np.uint8)), offsets
+    """(UTF-8 bytes, int64 offsets) of a string column, the order the MinHash kernels take them in."""
+    from lamini_assets.kernels import string_buffers
+
+    offsets, data = string_buffers(strings.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    return data, offsets
 
 
 def text_fingerprints(texts: pl.Series) -> np.ndarray:

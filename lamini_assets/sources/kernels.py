@@ -18,6 +18,8 @@ import polars as pl
 import pyarrow as pa
 from numba import njit
 
+from lamini_assets.kernels import string_buffers
+
 _IV = np.array(
     [
         0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
@@ -274,20 +276,6 @@ def _count_words(offsets, data, out):  # type: ignore[no-untyped-def]
             words += after_space & (1 - space)
             after_space = space
         out[row] = words
-
-
-def string_buffers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets, bytes) of a string column, zero-copy when it is one plain or large string array."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if column.type not in (pa.string(), pa.large_string()):
-        column = column.cast(pa.large_string())
-    offset_type = np.int64 if column.type == pa.large_string() else np.int32
-    _, offsets_buffer, data_buffer = column.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=offset_type, count=len(column) + 1,
-                            offset=column.offset * np.dtype(offset_type).itemsize)
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(1, np.uint8)
-    return offsets, data
 
 
 def blake2b_8_hex(texts: pl.Series) -> pl.Series:
