@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +253,9 @@ def run_benchmarks(lm: Any, tasks: Sequence[BenchmarkTask], limit: int | None = 
 
     if not tasks:
         return []
+    # lm-eval bootstraps F1's stderr in a fork()ed multiprocessing pool; forking a process with torch's
+    # threads running hung at the pool's exit in CI (600 s timeout). 100 draws in-process take well under 1 s.
+    os.environ.setdefault("DISABLE_MULTIPROC", "1")
     output = simple_evaluate(
         model=lm,
         tasks=[task.spec for task in tasks],
