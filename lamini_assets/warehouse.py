@@ -179,24 +179,54 @@ def replace_where(
     """Atomically delete the rows matching a SQL `condition` (named $parameters from `params`) and
     insert `frame`, creating the table (even empty) if needed; returns the rows deleted. For a
     slice that is not a set of column values (a response shard: a hash of the id)."""
+    conn.register("replaced_rows", frame.to_arrow())
+    try:
+        deleted, _ = _replace(conn, table, frame, condition, params, "select * from replaced_rows", {}, f"{frame.height} rows")
+    finally:
+        conn.unregister("replaced_rows")
+    return deleted
+
+
+def replace_partition_from_query(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    like: pl.DataFrame,
+    partition: Mapping[str, str],
+    query: str,
+    query_params: Mapping[str, Any],
+) -> int:
+    """replace_partition with the rows of a SQL `query` over tables of this database (named
+    $parameters from `query_params`), its columns named as `like`'s: the rows go from table to table
+    inside DuckDB, never through Python. Returns the rows inserted."""
+    where = " and ".join(f"{checked_identifier(column)} = $partition_{column}" for column in partition)
+    params = {f"partition_{column}": value for column, value in partition.items()}
+    _, inserted = _replace(conn, table, like, where, params, query, query_params, "the query's rows")
+    return inserted
+
+
+def _replace(
+    conn: duckdb.DuckDBPyConnection, table: str, like: pl.DataFrame, condition: str, params: Mapping[str, Any],
+    query: str, query_params: Mapping[str, Any], what: str,
+) -> tuple[int, int]:
+    """In one transaction: create `table` like `like` if needed, delete the rows matching `condition`,
+    insert the rows of `query` by column name; (rows deleted, rows inserted)."""
     table = checked_identifier(table)
     conn.execute("begin transaction")
     try:
-        _create_like(conn, table, frame)
+        _create_like(conn, table, like)
         deleted = conn.execute(f"delete from main.{table} where {condition}", dict(params)).fetchone()
-        arrow_frame = frame.to_arrow()  # noqa: F841
-        conn.execute(f"insert into main.{table} select * from arrow_frame")
+        inserted = conn.execute(f"insert into main.{table} by name {query}", dict(query_params)).fetchone()
         conn.execute("commit")
     except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk (at insert or commit)
         _rollback(conn)
         raise WarehouseWriteError(
-            f"table main.{table}: writing {frame.height} rows for {dict(params)} failed and was rolled back "
+            f"table main.{table}: writing {what} for {dict(params)} failed and was rolled back "
             f"(the table keeps its previous rows): {error}"
         ) from error
     except BaseException:
         _rollback(conn)
         raise
-    return int(deleted[0]) if deleted else 0
+    return (int(deleted[0]) if deleted else 0), (int(inserted[0]) if inserted else 0)
 
 
 def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
@@ -245,7 +275,9 @@ def rename_table(conn: duckdb.DuckDBPyConnection, staging: str, table: str) -> N
         raise
 
 
-def content_hash(conn: duckdb.DuckDBPyConnection, relation: str) -> str:
+def content_hash(
+    conn: duckdb.DuckDBPyConnection, relation: str, where: str | None = None, params: Mapping[str, Any] | None = None
+) -> str:
     """16 hex chars naming a table's content (`relation`: a table, view or registered frame in `conn`).
 
     sha256 over the column names and DuckDB types, the row count, and the sums of every row's md5
@@ -253,6 +285,7 @@ def content_hash(conn: duckdb.DuckDBPyConnection, relation: str) -> str:
     it independent of row order without sorting, and count repeated rows; md5 and the sums are the
     same in every DuckDB version. Hashed inside DuckDB: no Python loop over rows. The one way this
     project hashes a table's content (dataset versions, data versions of tables and partitions).
+    `where` (a SQL condition, named $parameters from `params`) hashes only those rows: a partition.
     """
     relation = checked_identifier(relation)
     described = conn.execute(f"describe {relation}").fetchall()
@@ -261,8 +294,10 @@ def content_hash(conn: duckdb.DuckDBPyConnection, relation: str) -> str:
         f"""
         select count(*), coalesce(sum((digest >> 64)::ubigint::hugeint), 0),
                coalesce(sum((digest & 18446744073709551615::uhugeint)::ubigint::hugeint), 0)
-        from (select md5_number(concat_ws(chr(31), {_row_text(described)})) as digest from {relation})
-        """
+        from (select md5_number(concat_ws(chr(31), {_row_text(described)})) as digest from {relation}
+              {f"where {where}" if where else ""})
+        """,
+        dict(params or {}),
     ).fetchone()
     assert found is not None
     material = f"{schema}\n{found[0]}\n{found[1]}\n{found[2]}"

@@ -12,13 +12,18 @@ from lamini_assets.defs.partitions import instruction_source_partitions, registe
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
 from lamini_assets.generation import TopicSelection, select_topics
 from lamini_assets.generation.topics import TOPIC_SCHEMA
-from lamini_assets.generation.partitions import generated_instructions, original_instructions, seed_pool_index
-from lamini_assets.schema import LABEL_SEED_POOL, ORIGINAL_LABELS
+from lamini_assets.config import PipelineConfig
+from lamini_assets.generation.partitions import copy_original_instructions, generated_instructions, seed_pool_index
+from lamini_assets.schema import (
+    INSTRUCTION_REJECT_SCHEMA,
+    LABEL_SEED_POOL,
+    ORIGINAL_LABELS,
+    TEACHER_FAILURE_SCHEMA,
+)
 from lamini_assets.warehouse import read_table, replace_partition, replace_table, table_version
 
 MAX_PROBLEMS_SHOWN = 20
-# Seed columns a pass-through partition copies, and those a generation prompt shows.
-SEED_COLUMNS_PASSED = ["instruction_id", "instruction", "input", "template", "origin"]
+# Seed columns a generation prompt shows.
 SEED_COLUMNS_SHOWN = ["instruction_id", "instruction", "input", "template"]
 
 
@@ -86,16 +91,15 @@ def instructions(
 ) -> Iterator[dg.MaterializeResult]:
     label = context.partition_key
     config = pipeline.load()
+    if label in ORIGINAL_LABELS:
+        yield from _pass_through(context, config, duckdb, label)
+        return
     # Only the columns each step uses: the whole pool (2.66M rows at LaMini's size) is read as one
     # id column; its texts only for rows the saved novelty index lacks.
     with duckdb.get_connection() as conn:
-        seeds = read_table(
-            conn, "seed_instructions_dedup", "seed_source", [LABEL_SEED_POOL[label]],
-            columns=SEED_COLUMNS_PASSED if label in ORIGINAL_LABELS else SEED_COLUMNS_SHOWN,
-        )
-        if label not in ORIGINAL_LABELS:
-            pool_ids = read_table(conn, "seed_instructions_dedup", columns=["instruction_id"])
-            topics = read_table(conn, "wikipedia_topics", columns=["title"])["title"].to_list() if label == "self_instruct_with_topic" else []
+        seeds = read_table(conn, "seed_instructions_dedup", "seed_source", [LABEL_SEED_POOL[label]], columns=SEED_COLUMNS_SHOWN)
+        pool_ids = read_table(conn, "seed_instructions_dedup", columns=["instruction_id"])
+        topics = read_table(conn, "wikipedia_topics", columns=["title"])["title"].to_list() if label == "self_instruct_with_topic" else []
 
     def read_pool_rows(wanted: pl.Series | None) -> pl.DataFrame:
         with duckdb.get_connection() as conn:
@@ -104,16 +108,12 @@ def instructions(
                 None if wanted is None else wanted.to_list(), columns=["instruction_id", "instruction", "input"],
             )
 
-    if label in ORIGINAL_LABELS:
-        partition = original_instructions(label, seeds)
-        extra_metadata = {}
-    else:
-        pool_index, pool_counts = seed_pool_index(
-            pool_ids, config.generation.filters.novelty, config.novelty_dir, read_rows=read_pool_rows
-        )
-        client = teacher.client(context.log.info)
-        partition = generated_instructions(label, seeds, pool_index, topics, config.generation, client)
-        extra_metadata = {**counts_metadata(pool_counts, prefix="novelty/"), **teacher_metadata(client, partition.teacher_stats)}
+    pool_index, pool_counts = seed_pool_index(
+        pool_ids, config.generation.filters.novelty, config.novelty_dir, read_rows=read_pool_rows
+    )
+    client = teacher.client(context.log.info)
+    partition = generated_instructions(label, seeds, pool_index, topics, config.generation, client)
+    extra_metadata = {**counts_metadata(pool_counts, prefix="novelty/"), **teacher_metadata(client, partition.teacher_stats)}
 
     with duckdb.get_connection() as conn:
         replace_partition(conn, "instructions", partition.rows, {"instruction_source": label})
@@ -129,10 +129,34 @@ def instructions(
                   "response_shards": shards, **config_metadata(config)},
         data_version=dg.DataVersion(table_version(partition.rows)),
     )
+    yield _rejects_result(partition.rejects, config)
+
+
+def _pass_through(
+    context: dg.AssetExecutionContext, config: PipelineConfig, duckdb: DuckDBResource, label: str
+) -> Iterator[dg.MaterializeResult]:
+    """An original source: its pool's deduplicated seeds copied inside DuckDB (no rejects, no calls)."""
+    rejects = pl.DataFrame(schema=INSTRUCTION_REJECT_SCHEMA)
+    with duckdb.get_connection() as conn:
+        copied = copy_original_instructions(conn, label)
+        replace_partition(conn, "instruction_rejects", rejects, {"instruction_source": label})
+        replace_partition(conn, "teacher_failures", pl.DataFrame(schema=TEACHER_FAILURE_SCHEMA),
+                          {"asset": "instructions", "instruction_source": label})
+    shards = register_response_shards(context.instance, copied.rows, config.responses.shard_rows)
     yield dg.MaterializeResult(
+        asset_key="instructions",
+        metadata={**table_metadata(copied.head, "instructions"), "dagster/row_count": copied.rows,
+                  **counts_metadata(copied.counts), "response_shards": shards, **config_metadata(config)},
+        data_version=dg.DataVersion(copied.version),
+    )
+    yield _rejects_result(rejects, config)
+
+
+def _rejects_result(rejects: pl.DataFrame, config: PipelineConfig) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
         asset_key="instruction_rejects",
-        metadata={**table_metadata(partition.rejects, "instruction_rejects"), **config_metadata(config)},
-        data_version=dg.DataVersion(table_version(partition.rejects)),
+        metadata={**table_metadata(rejects, "instruction_rejects"), **config_metadata(config)},
+        data_version=dg.DataVersion(table_version(rejects)),
     )
 
 

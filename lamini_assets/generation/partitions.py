@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from lamini_assets.generation.config import GenerationConfig
@@ -24,12 +25,14 @@ from lamini_assets.generation.prompts import (
 from lamini_assets.schema import (
     INSTRUCTION_REJECT_SCHEMA,
     INSTRUCTION_SCHEMA,
+    LABEL_SEED_POOL,
     ORIGINAL_LABELS,
     RESPONSE_SCHEMA,
     TEACHER_FAILURE_SCHEMA,
     make_instruction_id,
 )
 from lamini_assets.teacher import ChatFailure, ChatRequest, Teacher, TeacherStats
+from lamini_assets.warehouse import checked_identifier, content_hash, replace_partition_from_query
 
 
 @dataclass
@@ -71,6 +74,53 @@ def original_instructions(label: str, seeds: pl.DataFrame) -> PartitionRows:
         pl.lit(None, dtype=pl.String()).alias("generation_template_version"),
     )
     return PartitionRows(rows=rows, counts={"seeds": seeds.height, "kept": rows.height})
+
+
+@dataclass
+class CopiedPartition:
+    """A pass-through partition written by copy_original_instructions: its row count, first rows and
+    data version (content_hash of its rows, the same as table_version of original_instructions' rows)."""
+
+    rows: int
+    head: pl.DataFrame
+    version: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def copy_original_instructions(
+    conn: duckdb.DuckDBPyConnection, label: str, seeds_table: str = "seed_instructions_dedup", head_rows: int = 20
+) -> CopiedPartition:
+    """original_instructions inside DuckDB: the partition `label` of `instructions` replaced by its
+    pool's deduplicated seeds, copied from table to table (the rows original_instructions writes from
+    the seeds read_table returns; 1.2M FLAN rows never pass through Python), and hashed where they lie.
+    The rows' order was never defined (at full size the dedup view is a right semi join, which emits
+    the rows in its hash table's order, different on every run) and the data version ignores it."""
+    if label not in ORIGINAL_LABELS:
+        raise ValueError(f"{label} is not an original source; those are {', '.join(ORIGINAL_LABELS)}")
+    empty_list = "[]::varchar[]"
+    columns = {
+        "instruction_id": "instruction_id",
+        "instruction_source": "$label",
+        "instruction": "instruction",
+        "input": "input",
+        "template": "template",
+        "origin": "origin",
+        "example_ids": empty_list,
+        "topics": empty_list,
+        "generation_cache_key": "null::varchar",
+        "generation_template_version": "null::varchar",
+    }
+    assert list(columns) == list(INSTRUCTION_SCHEMA)
+    selected = ", ".join(f"{value} as {name}" for name, value in columns.items())
+    rows = replace_partition_from_query(
+        conn, "instructions", pl.DataFrame(schema=INSTRUCTION_SCHEMA), {"instruction_source": label},
+        f"select {selected} from main.{checked_identifier(seeds_table)} where seed_source = $pool",
+        {"label": label, "pool": LABEL_SEED_POOL[label]},
+    )
+    in_partition, params = "instruction_source = $label", {"label": label}
+    head = conn.execute(f"select * from main.instructions where {in_partition} limit {int(head_rows)}", params).pl()
+    version = content_hash(conn, "instructions", in_partition, params)
+    return CopiedPartition(rows=rows, head=head, version=version, counts={"seeds": rows, "kept": rows})
 
 
 # Reads pool rows (instruction_id, instruction, input) with the given ids, or all rows when None.

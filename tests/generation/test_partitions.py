@@ -7,12 +7,13 @@ import pytest
 
 from lamini_assets.generation import RESPONSE_TEMPLATE_VERSION, TEMPLATE_VERSION, GenerationConfig
 from lamini_assets.generation.partitions import (
+    copy_original_instructions,
     answer_instructions,
     generated_instructions,
     original_instructions,
     seed_pool_index,
 )
-from lamini_assets.schema import INSTRUCTION_SCHEMA, RESPONSE_SCHEMA, SEED_SCHEMA, make_instruction_id
+from lamini_assets.schema import INSTRUCTION_SCHEMA, LABEL_SEED_POOL, RESPONSE_SCHEMA, SEED_SCHEMA, make_instruction_id
 from lamini_assets.teacher import Teacher, TeacherConfig
 
 
@@ -89,3 +90,51 @@ def test_responses_cover_every_instruction(teacher: Teacher) -> None:
     assert answered.rows.schema == pl.Schema(RESPONSE_SCHEMA)
     assert answered.counts == {"instructions": 2, "answered": 2, "failed": 0, "truncated": 0}
     assert set(answered.rows["response_template_version"]) == {RESPONSE_TEMPLATE_VERSION}
+
+
+def test_pass_through_copied_in_duckdb_equals_the_polars_path_on_real_p3() -> None:
+    """copy_original_instructions (table to table inside DuckDB) writes the rows, in the order, and
+    gives the data version that read_table + original_instructions + replace_partition + table_version
+    did: the warm teacher cache and every dataset version depend on them. 28,246 real P3 rows (plus
+    the Self-Instruct tasks as a second pool, some planted as copies so dedup drops rows)."""
+    import duckdb
+
+    from lamini_assets.sources import SourceSpec, load_source
+    from lamini_assets.warehouse import load_sql_models, read_table, replace_partition, run_sql_model, table_version
+    from tests.support.paths import SHARED_DATA
+
+    p3 = load_source(SourceSpec(name="p3", format="p3_templates", path=str(SHARED_DATA / "p3_t0_sample")), SHARED_DATA).rows
+    alpaca = load_source(SourceSpec(name="si", format="self_instruct_jsonl", pool="alpaca",
+                                    path=str(SHARED_DATA / "self_instruct_seed_tasks.jsonl")), SHARED_DATA).rows
+    alpaca = pl.concat([alpaca, p3.head(500).with_columns(seed_source=pl.lit("alpaca"), source_name=pl.lit("si"))])
+    with duckdb.connect() as conn:
+        replace_partition(conn, "seed_instructions", p3, {"seed_source": "p3"})
+        replace_partition(conn, "seed_instructions", alpaca, {"seed_source": "alpaca"})
+        for model in load_sql_models():
+            if model.name in ("seed_copy_ranks", "seed_instructions_dedup"):
+                run_sql_model(conn, model, {"source_priority": ["self_instruct", "alpaca", "flan", "p3"]})
+
+        results = {}
+        for label in ("original_p3", "alpaca"):
+            seeds = read_table(conn, "seed_instructions_dedup", "seed_source", [LABEL_SEED_POOL[label]],
+                               columns=["instruction_id", "instruction", "input", "template", "origin"])
+            before = original_instructions(label, seeds).rows
+            replace_partition(conn, "instructions", before, {"instruction_source": label})
+            stored = conn.execute("select * from instructions where instruction_source = ?", [label]).pl()
+            results[label] = (before, stored)
+        planted = pl.col("instruction_id").is_in(p3.head(500)["instruction_id"].implode())
+        assert results["original_p3"][0].height == p3.filter(~planted)["instruction_id"].n_unique() > 20_000
+
+        for label in ("original_p3", "alpaca"):
+            before, stored_before = results[label]
+            copied = copy_original_instructions(conn, label)
+            stored = conn.execute("select * from instructions where instruction_source = ?", [label]).pl()
+            # The same rows and types (their order is not defined: DuckDB's right semi join emits its hash table's).
+            assert stored.sort("instruction_id").equals(before.sort("instruction_id"))
+            assert stored_before.sort("instruction_id").equals(before.sort("instruction_id"))
+            assert copied.version == table_version(before)
+            assert copied.rows == before.height and copied.counts == {"seeds": before.height, "kept": before.height}
+            assert copied.head.height == 20 and copied.head.schema == before.schema
+        assert conn.execute("select count(*) from instructions").fetchone()[0] == sum(r[0].height for r in results.values())
+        with pytest.raises(ValueError, match="not an original source"):
+            copy_original_instructions(conn, "generated_p3")
