@@ -8,7 +8,9 @@ folder sampled per template.
 p3/, flan/, as bench/full_size.py writes them), each loaded in a fresh process by the code in
 `--baseline` (a checkout, e.g. main's worktree, put first on PYTHONPATH) and by this checkout: CPU
 seconds (user+sys, every thread), wall seconds, rows per CPU second and peak RSS, the ratios, and
-whether both loaded the same rows.
+whether both loaded the same rows. `--write` also times the step's write of the loaded rows into a
+fresh DuckDB file (replace_partition as each checkout's seeds asset calls it, then a checkpoint) and
+prints its CPU and wall seconds and the file's size.
 
 Each load runs in a fresh process so its peak RSS is its own, twice: the per-row load as it was
 before the columnar path (tests/sources/test_columnar_loaders.py keeps it as the reference) and the
@@ -153,27 +155,53 @@ usage, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
 rows = load_source(spec, base).rows
 after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall
 digest = hashlib.sha256(rows.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()  # every row, in order
+written = {}
+if sys.argv[3]:  # the step's write too, as this checkout's seeds asset does it, into a fresh file
+    import inspect, os, duckdb
+    from lamini_assets.warehouse import replace_partition
+    unordered = {"ordered": False} if "ordered" in inspect.signature(replace_partition).parameters else {}
+    start, start_wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    with duckdb.connect(sys.argv[3]) as conn:
+        replace_partition(conn, "seed_instructions", rows, {"seed_source": sys.argv[4]}, **unordered)
+        conn.execute("checkpoint")
+    end = resource.getrusage(resource.RUSAGE_SELF)
+    written = {"write_wall": time.perf_counter() - start_wall, "file_mb": os.path.getsize(sys.argv[3]) / 1e6,
+               "write_cpu": end.ru_utime - start.ru_utime + end.ru_stime - start.ru_stime}
 print(json.dumps({"rows": rows.height, "wall": wall, "digest": digest,
                   "cpu": after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime,
-                  "peak_gb": peak_gb()}))
+                  "peak_gb": peak_gb(), **written}))
 """
 
 
-def load_in_child(checkout: Path, source: dict[str, str], base: Path) -> dict[str, float]:
+def load_in_child(checkout: Path, source: dict[str, str], base: Path, database: Path | None = None,
+                  pool: str = "") -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(source), str(base)], env=env, cwd=checkout,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(source), str(base), str(database or ""), pool],
+                          env=env, cwd=checkout, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"loading {source['name']} with {checkout} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_full(base: Path, baseline: Path) -> None:
+def measure_full(base: Path, baseline: Path, write: bool = False) -> None:
     here = Path(__file__).resolve().parents[1]
     totals = {"before": [0.0, 0.0, 0], "after": [0.0, 0.0, 0]}
+    writes: list[str] = []
     print(f"{'pool':<14}{'rows':>10}  {'CPU s before -> after':>24}  {'wall s':>16}  {'rows/CPU-s':>20}  {'peak GB':>12}  same rows")
     for pool, source in FULL_SOURCES.items():
-        before, after = load_in_child(baseline, source, base), load_in_child(here, source, base)
+        with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+            databases = (Path(folder) / "before.duckdb", Path(folder) / "after.duckdb") if write else (None, None)
+            before = load_in_child(baseline, source, base, databases[0], pool)
+            after = load_in_child(here, source, base, databases[1], pool)
+        if write:
+            writes.append(
+                f"{pool:<14}{after['rows']:>10,}  {before['write_cpu']:>10.2f} -> {after['write_cpu']:>6.2f} "
+                f"({before['write_cpu'] / after['write_cpu']:.2f}x)  {before['write_wall']:>6.2f} -> {after['write_wall']:>6.2f}"
+                f"  {before['rows'] / before['write_cpu']:>8,.0f} -> {after['rows'] / after['write_cpu']:>8,.0f}"
+                f"  {before['file_mb']:>5.0f} -> {after['file_mb']:>5.0f}")
+            for label, figures in (("before", before), ("after", after)):
+                totals[label][0] += figures["write_cpu"]
+                totals[label][1] += figures["write_wall"]
         for label, figures in (("before", before), ("after", after)):
             totals[label][0] += figures["cpu"]
             totals[label][1] += figures["wall"]
@@ -181,9 +209,13 @@ def measure_full(base: Path, baseline: Path) -> None:
         print(f"{pool:<14}{after['rows']:>10,}  {before['cpu']:>10.2f} -> {after['cpu']:>6.2f} ({before['cpu'] / after['cpu']:.2f}x)"
               f"  {before['wall']:>6.2f} -> {after['wall']:>6.2f}  {before['rows'] / before['cpu']:>8,.0f} -> {after['rows'] / after['cpu']:>8,.0f}"
               f"  {before['peak_gb']:>4.2f} -> {after['peak_gb']:>4.2f}  {before['digest'] == after['digest'] and before['rows'] == after['rows']}")
+    if write:
+        print(f"the step's DuckDB write (replace_partition into a fresh file, checkpointed)\n"
+              f"{'pool':<14}{'rows':>10}  {'CPU s before -> after':>24}  {'wall s':>16}  {'rows/CPU-s':>20}  {'file MB':>13}")
+        print("\n".join(writes))
     (cpu_b, wall_b, rows), (cpu_a, wall_a, _) = totals["before"], totals["after"]
     print(f"{'all four':<14}{rows:>10,}  {cpu_b:>10.2f} -> {cpu_a:>6.2f} ({cpu_b / cpu_a:.2f}x)  {wall_b:>6.2f} -> {wall_a:>6.2f}"
-          f"  {rows / cpu_b:>8,.0f} -> {rows / cpu_a:>8,.0f}")
+          f"  {rows / cpu_b:>8,.0f} -> {rows / cpu_a:>8,.0f}   ({'load + write' if write else 'load'})")
 
 
 def main() -> None:
@@ -193,9 +225,10 @@ def main() -> None:
     parser.add_argument("--p3-rows", type=int, default=300_000)
     parser.add_argument("--full", type=Path, help="a folder of LaMini-sized inputs (see above)")
     parser.add_argument("--baseline", type=Path, default=Path("/work/main"), help="the checkout measured as 'before'")
+    parser.add_argument("--write", action="store_true", help="with --full: also time the step's DuckDB write")
     args = parser.parse_args()
     if args.full is not None:
-        measure_full(args.full.resolve(), args.baseline.resolve())
+        measure_full(args.full.resolve(), args.baseline.resolve(), args.write)
         return
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as scratch:

@@ -168,3 +168,36 @@ def test_unordered_writes_store_the_same_rows_and_leave_insertion_order_kept_aft
             replace_partition(conn, "unordered", frame.with_columns(n=pl.lit("x")), {"seed_source": "p3"}, ordered=False)
         assert conn.execute("select count(*) from unordered").fetchone() == (300_000,)  # rolled back
         assert conn.execute(setting).fetchone() == (True,)
+
+
+OLD_DEDUP_COVERAGE = """
+    with seeds as (select distinct instruction_id from main.seed_instructions),
+    kept as (select instruction_id, count(*) as copies from main.seed_instructions_dedup group by instruction_id)
+    select
+        (select count(*) from seeds),
+        (select coalesce(sum(copies), 0) from kept),
+        (select count(*) from seeds anti join kept using (instruction_id)),
+        (select count(*) from kept anti join seeds using (instruction_id)),
+        (select coalesce(sum(copies - 1), 0) from kept)
+"""
+
+
+def test_dedup_coverage_counts_as_the_query_it_replaced(conn: duckdb.DuckDBPyConnection) -> None:
+    """count_dedup_coverage's one aggregate gives the counts of the distinct + group by + anti joins it
+    replaced, with dedup up to date, out of date (seeds added and removed) and keeping a copy twice."""
+    from lamini_assets.validation import count_dedup_coverage
+
+    def both() -> tuple[dict[str, int], tuple[int, ...]]:
+        return count_dedup_coverage(conn), tuple(int(value) for value in conn.execute(OLD_DEDUP_COVERAGE).fetchone())
+
+    build_models(conn)
+    found, old = both()
+    assert tuple(found.values()) == old == (4, 4, 0, 0, 0)
+    # Dedup out of date and wrong at once: P3's own id missing, two ids twice, one id no seed has.
+    conn.execute("""create or replace view seed_instructions_dedup as
+        (select * from seed_instructions where seed_source <> 'p3')
+        union all (select * from seed_instructions where seed_source = 'alpaca' order by origin limit 1)
+        union all (select * replace ('extra' as instruction_id) from seed_instructions order by origin limit 1)""")
+    found, old = both()
+    assert tuple(found.values()) == old
+    assert (found["missing_ids"], found["extra_ids"], found["repeated_ids"]) == (1, 1, 2)
