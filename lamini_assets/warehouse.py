@@ -11,7 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -167,26 +167,21 @@ def replace_partition(
     table: str,
     frame: pl.DataFrame,
     partition: Mapping[str, str],
-    ordered: bool = True,
 ) -> None:
-    """Atomically replace the rows whose columns equal `partition`, creating the table (even empty) if
-    needed. `ordered=False`: the rows may be stored in any order (see unordered_writes)."""
+    """Atomically replace the rows whose columns equal `partition`, creating the table (even empty) if needed."""
     where = " and ".join(f"{checked_identifier(column)} = ${column}" for column in partition)
-    replace_where(conn, table, frame, where, partition, ordered)
+    replace_where(conn, table, frame, where, partition)
 
 
 def replace_where(
     conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, condition: str, params: Mapping[str, Any],
-    ordered: bool = True,
 ) -> int:
     """Atomically delete the rows matching a SQL `condition` (named $parameters from `params`) and
     insert `frame`, creating the table (even empty) if needed; returns the rows deleted. For a
-    slice that is not a set of column values (a response shard: a hash of the id). `ordered=False`:
-    the rows may be stored in any order (see unordered_writes)."""
+    slice that is not a set of column values (a response shard: a hash of the id)."""
     conn.register("replaced_rows", frame.to_arrow())
     try:
-        deleted, _ = _replace(conn, table, frame, condition, params, "select * from replaced_rows", {},
-                              f"{frame.height} rows", ordered)
+        deleted, _ = _replace(conn, table, frame, condition, params, "select * from replaced_rows", {}, f"{frame.height} rows")
     finally:
         conn.unregister("replaced_rows")
     return deleted
@@ -199,55 +194,38 @@ def replace_partition_from_query(
     partition: Mapping[str, str],
     query: str,
     query_params: Mapping[str, Any],
-    ordered: bool = True,
 ) -> int:
     """replace_partition with the rows of a SQL `query` over tables of this database (named
     $parameters from `query_params`), its columns named as `like`'s: the rows go from table to table
     inside DuckDB, never through Python. Returns the rows inserted."""
     where = " and ".join(f"{checked_identifier(column)} = $partition_{column}" for column in partition)
     params = {f"partition_{column}": value for column, value in partition.items()}
-    _, inserted = _replace(conn, table, like, where, params, query, query_params, "the query's rows", ordered)
+    _, inserted = _replace(conn, table, like, where, params, query, query_params, "the query's rows")
     return inserted
-
-
-@contextmanager
-def unordered_writes(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Inside the block DuckDB may store an insert's rows in any order (preserve_insertion_order off),
-    the previous setting after. Threads then write row groups independently: at 1.3M FLAN seed rows
-    ~35% less CPU for the insert and a 20% smaller file (258 -> 206 MB). Only for tables whose
-    readers never rely on the stored order (it is a database-wide setting, so it is restored at once)."""
-    previous = conn.execute("select current_setting('preserve_insertion_order')").fetchone()
-    conn.execute("set preserve_insertion_order = false")
-    try:
-        yield
-    finally:
-        conn.execute("set preserve_insertion_order = ?", [bool(previous[0]) if previous else True])
 
 
 def _replace(
     conn: duckdb.DuckDBPyConnection, table: str, like: pl.DataFrame, condition: str, params: Mapping[str, Any],
-    query: str, query_params: Mapping[str, Any], what: str, ordered: bool = True,
+    query: str, query_params: Mapping[str, Any], what: str,
 ) -> tuple[int, int]:
     """In one transaction: create `table` like `like` if needed, delete the rows matching `condition`,
     insert the rows of `query` by column name; (rows deleted, rows inserted)."""
     table = checked_identifier(table)
-    # The setting is changed outside the transaction: an aborted one refuses every statement but rollback.
-    with nullcontext() if ordered else unordered_writes(conn):
-        conn.execute("begin transaction")
-        try:
-            _create_like(conn, table, like)
-            deleted = conn.execute(f"delete from main.{table} where {condition}", dict(params)).fetchone()
-            inserted = conn.execute(f"insert into main.{table} by name {query}", dict(query_params)).fetchone()
-            conn.execute("commit")
-        except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk (at insert or commit)
-            _rollback(conn)
-            raise WarehouseWriteError(
-                f"table main.{table}: writing {what} for {dict(params)} failed and was rolled back "
-                f"(the table keeps its previous rows): {error}"
-            ) from error
-        except BaseException:
-            _rollback(conn)
-            raise
+    conn.execute("begin transaction")
+    try:
+        _create_like(conn, table, like)
+        deleted = conn.execute(f"delete from main.{table} where {condition}", dict(params)).fetchone()
+        inserted = conn.execute(f"insert into main.{table} by name {query}", dict(query_params)).fetchone()
+        conn.execute("commit")
+    except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk (at insert or commit)
+        _rollback(conn)
+        raise WarehouseWriteError(
+            f"table main.{table}: writing {what} for {dict(params)} failed and was rolled back "
+            f"(the table keeps its previous rows): {error}"
+        ) from error
+    except BaseException:
+        _rollback(conn)
+        raise
     return (int(deleted[0]) if deleted else 0), (int(inserted[0]) if inserted else 0)
 
 

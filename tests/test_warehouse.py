@@ -148,28 +148,6 @@ def test_sql_model_header_is_required(tmp_path: Path) -> None:
     assert [m.name for m in model].index("seed_copy_ranks") < [m.name for m in model].index("seed_stats")
 
 
-def test_unordered_writes_store_the_same_rows_and_leave_insertion_order_kept_after() -> None:
-    """replace_partition(ordered=False) stores the same rows as an ordered write, lets DuckDB reorder
-    only during its insert (the setting is database-wide: readers such as lamini_dataset's export rely
-    on it), and restores the setting even when the write fails. 300k rows: several row groups."""
-    from lamini_assets.warehouse import unordered_writes
-
-    frame = pl.DataFrame({"seed_source": ["p3"] * 300_000, "n": range(300_000), "text": [f"row {i}" for i in range(300_000)]})
-    setting = "select current_setting('preserve_insertion_order')"
-    with duckdb.connect() as conn:
-        replace_partition(conn, "ordered", frame, {"seed_source": "p3"})
-        replace_partition(conn, "unordered", frame, {"seed_source": "p3"}, ordered=False)
-        assert conn.execute(setting).fetchone() == (True,)
-        assert conn.execute("select * from ordered").pl().equals(frame)
-        assert conn.execute("select * from unordered order by n").pl().equals(frame)
-        with unordered_writes(conn):
-            assert conn.execute(setting).fetchone() == (False,)
-        with pytest.raises(duckdb.ConversionException):  # fails inside the unordered insert
-            replace_partition(conn, "unordered", frame.with_columns(n=pl.lit("x")), {"seed_source": "p3"}, ordered=False)
-        assert conn.execute("select count(*) from unordered").fetchone() == (300_000,)  # rolled back
-        assert conn.execute(setting).fetchone() == (True,)
-
-
 OLD_DEDUP_COVERAGE = """
     with seeds as (select distinct instruction_id from main.seed_instructions),
     kept as (select instruction_id, count(*) as copies from main.seed_instructions_dedup group by instruction_id)

@@ -54,9 +54,7 @@ def seed_instructions(
     rows = pl.concat([source.rows for source in loaded]) if loaded else pl.DataFrame(schema=SEED_SCHEMA)
     quarantine = pl.concat([source.quarantine for source in loaded]) if loaded else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     with duckdb.get_connection() as conn:
-        # Stored in any order: its readers aggregate, join or filter by id (the dedup view, a join, has
-        # no order of its own either), so the insert may use both cores freely.
-        replace_partition(conn, "seed_instructions", rows, {"seed_source": pool}, ordered=False)
+        replace_partition(conn, "seed_instructions", rows, {"seed_source": pool})
         replace_partition(conn, "seed_quarantine", quarantine, {"seed_source": pool})
 
     per_source = {

@@ -115,7 +115,7 @@ def copy_original_instructions(
     rows = replace_partition_from_query(
         conn, "instructions", pl.DataFrame(schema=INSTRUCTION_SCHEMA), {"instruction_source": label},
         f"select {selected} from main.{checked_identifier(seeds_table)} where seed_source = $pool",
-        {"label": label, "pool": LABEL_SEED_POOL[label]}, ordered=False,  # its order was never defined (above)
+        {"label": label, "pool": LABEL_SEED_POOL[label]},
     )
     in_partition, params = "instruction_source = $label", {"label": label}
     head = conn.execute(f"select * from main.instructions where {in_partition} limit {int(head_rows)}", params).pl()
