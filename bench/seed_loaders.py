@@ -157,12 +157,11 @@ after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wa
 digest = hashlib.sha256(rows.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()  # every row, in order
 written = {}
 if sys.argv[3]:  # the step's write too, as this checkout's seeds asset does it, into a fresh file
-    import inspect, os, duckdb
+    import os, duckdb
     from lamini_assets.warehouse import replace_partition
-    unordered = {"ordered": False} if "ordered" in inspect.signature(replace_partition).parameters else {}
     start, start_wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with duckdb.connect(sys.argv[3]) as conn:
-        replace_partition(conn, "seed_instructions", rows, {"seed_source": sys.argv[4]}, **unordered)
+        replace_partition(conn, "seed_instructions", rows, {"seed_source": sys.argv[4]})
         conn.execute("checkpoint")
     end = resource.getrusage(resource.RUSAGE_SELF)
     written = {"write_wall": time.perf_counter() - start_wall, "file_mb": os.path.getsize(sys.argv[3]) / 1e6,
