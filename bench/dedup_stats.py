@@ -3,6 +3,8 @@
     .lamini/venv/bin/python bench/dedup_stats.py [--rows 2600000]
     lenv python bench/dedup_stats.py --seeds-from /work/bench_full/k1/input [--baseline /work/main]
 
+`--coverage FILE`: only the dedup check's query (validation.count_dedup_coverage), old and new,
+alternately on a full-size DuckDB file opened read-only.
 `--seeds-from DIR`: `seed_instructions` loaded by this checkout's loaders from the four LaMini-sized
 pools in DIR (bench/seed_loaders.py --full shows main's load the same rows), copied to two DuckDB
 files; each model then runs in a fresh process per file, once with the code of `--baseline` (e.g.
@@ -136,12 +138,57 @@ def measure_full(inputs: Path, baseline: Path) -> None:
         print(f"same seed_stats, kept rows and dropped rows: {same}")
 
 
+# validation.count_dedup_coverage's query as it was: a distinct, a group by and two anti joins.
+OLD_DEDUP_COVERAGE = """
+    with seeds as (select distinct instruction_id from main.seed_instructions),
+    kept as (select instruction_id, count(*) as copies from main.seed_instructions_dedup group by instruction_id)
+    select
+        (select count(*) from seeds),
+        (select coalesce(sum(copies), 0) from kept),
+        (select count(*) from seeds anti join kept using (instruction_id)),
+        (select count(*) from kept anti join seeds using (instruction_id)),
+        (select coalesce(sum(copies - 1), 0) from kept)
+"""
+
+
+def measure_coverage(database: Path, repeat: int) -> None:
+    """The seed_dedup_keeps_one_of_each check's query, old and new, alternately on a full-size file
+    (opened read-only): median CPU and wall seconds, and whether both count the same."""
+    import statistics
+
+    from lamini_assets.validation import count_dedup_coverage
+
+    def timed(run):  # type: ignore[no-untyped-def]
+        usage, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        found = run()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        return after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime, time.perf_counter() - wall, found
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        rows = conn.execute("select count(*) from seed_instructions").fetchone()[0]
+        runs: dict[str, list[tuple[float, float, tuple[int, ...]]]] = {"before": [], "after": []}
+        for _ in range(repeat):
+            runs["before"].append(timed(lambda: tuple(conn.execute(OLD_DEDUP_COVERAGE).fetchone())))
+            runs["after"].append(timed(lambda: tuple(count_dedup_coverage(conn).values())))
+    cpu = {name: statistics.median(run[0] for run in found) for name, found in runs.items()}
+    wall = {name: statistics.median(run[1] for run in found) for name, found in runs.items()}
+    same = len({run[2] for found in runs.values() for run in found}) == 1
+    print(f"count_dedup_coverage over {rows:,} seed rows (median of {repeat}): CPU s {cpu['before']:.2f} -> {cpu['after']:.2f} "
+          f"({cpu['before'] / cpu['after']:.2f}x), wall s {wall['before']:.2f} -> {wall['after']:.2f}, "
+          f"rows/CPU-s {rows / cpu['before']:,.0f} -> {rows / cpu['after']:,.0f}, same counts: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_600_000)
     parser.add_argument("--seeds-from", type=Path, help="a folder of LaMini-sized inputs (bench/seed_loaders.py --full)")
     parser.add_argument("--baseline", type=Path, default=Path("/work/main"), help="the checkout measured as 'before'")
+    parser.add_argument("--coverage", type=Path, help="a full-size lamini.duckdb: time the dedup check's query only")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if args.coverage is not None:
+        measure_coverage(args.coverage, args.repeat)
+        return
     if args.seeds_from is not None:
         measure_full(args.seeds_from.resolve(), args.baseline.resolve())
         return
