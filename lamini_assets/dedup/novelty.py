@@ -52,10 +52,6 @@ _POOL_ROWS_PER_SEGMENT = 200_000
 _PAIRS_PER_COMPARISON = 50_000
 
 
-def _workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 class NoveltyConfig(BaseModel):
     """How near-duplicates are found. Defaults were tuned in bench/novelty_filter.py to recall
     >= 0.9 of what Self-Instruct's ROUGE-L > 0.7 rule drops on real instructions."""
@@ -406,7 +402,7 @@ class MinHashSigner:
             for start in starts:
                 out[start : start + _ROWS_PER_TASK] = self._sign(series.slice(start, _ROWS_PER_TASK))
             return out
-        with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        with ThreadPoolExecutor(max_workers=self._kernels.worker_threads()) as pool:
             for start, signed in zip(starts, pool.map(lambda s: self._sign(series.slice(s, _ROWS_PER_TASK)), starts)):
                 out[start : start + len(signed)] = signed
         return out
