@@ -27,11 +27,13 @@ import mmap
 import os
 import re
 import shutil
+import threading
 import unicodedata
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, overload
 
@@ -478,6 +480,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         # Row count it was built at, first fingerprint halves sorted, their positions, second halves (first lookup)
         self._fingerprint_positions: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.signatures_lent = 0  # signatures other indexes copied from this one (`signed(..., known=self)`)
+        self._lending = threading.Lock()  # other indexes' threads borrow signatures concurrently (add_group)
         self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
         self._kernels = self.signer._kernels
         # The smallest number of equal signature slots that reaches the threshold.
@@ -508,8 +511,9 @@ class MinHashNoveltyIndex(NoveltyIndex):
         signatures = np.empty((len(series), self.config.num_perm), dtype=np.uint32)
         if found.any():
             signatures[found] = known._signatures.take(positions[found])
-            known._signatures.release_saved_pages()
-            known.signatures_lent += int(found.sum())
+            with known._lending:
+                known._signatures.release_saved_pages()
+                known.signatures_lent += int(found.sum())
         if not found.all():
             signatures[~found] = self.signer.signatures(series.filter(pl.Series(~found)))
         return signatures, fingerprints
@@ -523,11 +527,12 @@ class MinHashNoveltyIndex(NoveltyIndex):
         repeats), else -1."""
         # A binary search in the first halves, sorted once per row count: a Polars join rebuilt its
         # hash table of every indexed fingerprint per lookup (57.7 s of CPU for the dataset's 2M rows).
-        if self._fingerprint_positions is None or self._fingerprint_positions[0] != len(self):
-            stored = np.concatenate([part.reshape(-1, 4) for part in self._fingerprints.parts()]).view(np.uint64)
-            order = np.argsort(stored[:, 0], kind="stable")  # equal halves: the lowest position first
-            self._fingerprint_positions = (len(self), stored[order, 0], order, stored[:, 1].copy())
-        _, first_halves, order, second_halves = self._fingerprint_positions
+        with self._lending:
+            if self._fingerprint_positions is None or self._fingerprint_positions[0] != len(self):
+                stored = np.concatenate([part.reshape(-1, 4) for part in self._fingerprints.parts()]).view(np.uint64)
+                order = np.argsort(stored[:, 0], kind="stable")  # equal halves: the lowest position first
+                self._fingerprint_positions = (len(self), stored[order, 0], order, stored[:, 1].copy())
+            _, first_halves, order, second_halves = self._fingerprint_positions
         wanted = fingerprints.view(np.uint64)
         if not len(first_halves):
             return np.full(len(wanted), -1, dtype=np.int64)
@@ -659,13 +664,28 @@ class MinHashNoveltyIndex(NoveltyIndex):
             raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
         found: list[str | None] = []
         pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
-        for start in range(0, len(ids), _ROWS_PER_CHUNK):
+
+        def judge(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             signatures, fingerprints = self.signed(texts[start : start + _ROWS_PER_CHUNK], known)
             keys = self._band_keys(signatures)
-            nearest = self._nearest_in_index(signatures, keys)
-            found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
-            novel = np.flatnonzero(nearest < 0)
-            pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
+            return signatures, fingerprints, keys, self._nearest_in_index(signatures, keys)
+
+        # The index does not change within a group, so its chunks are judged on worker threads (the
+        # kernels release the GIL), a few ahead of the rows collected here in order.
+        workers = self._kernels.worker_threads()
+        starts = iter(range(0, len(ids), _ROWS_PER_CHUNK))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            in_flight: deque[tuple[int, Future[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]] = deque()
+            while True:
+                while len(in_flight) < 2 * workers and (start := next(starts, None)) is not None:
+                    in_flight.append((start, pool.submit(judge, start)))
+                if not in_flight:
+                    break
+                start, judged = in_flight.popleft()
+                signatures, fingerprints, keys, nearest = judged.result()
+                found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
+                novel = np.flatnonzero(nearest < 0)
+                pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
         self._store(pending)  # after the whole group was judged, as one segment (one sort, one merge)
         return found
 
