@@ -573,12 +573,24 @@ class MinHashNoveltyIndex(NoveltyIndex):
         if len(ids) != len(texts):
             raise ValueError(f"add_pool: {len(ids)} ids but {len(texts)} texts")
         ids = ids.to_list() if isinstance(ids, pl.Series) else list(ids)
+
         # Large segments: one sort per 200K rows instead of many small sorts and merges. A list of
         # texts becomes a Polars column one segment at a time (no second copy of the whole pool).
-        for start in range(0, len(ids), _POOL_ROWS_PER_SEGMENT):
+        def prepared(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             stop = start + _POOL_ROWS_PER_SEGMENT
             signatures, fingerprints = self.signed(texts.slice(start, _POOL_ROWS_PER_SEGMENT) if isinstance(texts, pl.Series) else texts[start:stop])
-            self._store([(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures), fingerprints)])
+            return signatures, self._band_keys(signatures), fingerprints
+
+        # The next segment is signed while this one is sorted into the buckets (both release the GIL):
+        # the sort and merges ran on one core while the other idled (LaMini's pool: ~7 s).
+        starts = list(range(0, len(ids), _POOL_ROWS_PER_SEGMENT))
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            upcoming = ahead.submit(prepared, starts[0]) if starts else None
+            for number, start in enumerate(starts):
+                assert upcoming is not None
+                signatures, keys, fingerprints = upcoming.result()
+                upcoming = ahead.submit(prepared, starts[number + 1]) if number + 1 < len(starts) else None
+                self._store([(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, keys, fingerprints)])
 
     def _write_arrays(self, folder: Path) -> dict[str, object]:
         with (folder / "signatures.npy").open("wb") as handle:
