@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
     from lamini_assets.dataset.build import LaminiDataset
@@ -115,10 +116,11 @@ class HfFolderWriter:
         self.stream_bytes = 0
 
 
-def write_alpaca_json(dataset: LaminiDataset, folder: Path) -> None:
+def write_alpaca_json(dataset: LaminiDataset, folder: Path, conn: duckdb.DuckDBPyConnection | None = None) -> None:
     """Alpaca's `[{instruction, input, output}, ...]` plus `instruction_source`, in the table's order,
-    written by DuckDB straight from the version's table (one JSON array)."""
-    dataset.conn.execute(
+    written by DuckDB straight from the version's table (one JSON array); `conn`: a cursor of the
+    dataset's connection to run it on (default: that connection)."""
+    (conn or dataset.conn).execute(
         f"""copy (select task_instruction as instruction, task_input as input, response as output, instruction_source
                   from {dataset.table})
             to {_sql_path(folder / ALPACA_FILE)} (format json, array true)"""
@@ -130,7 +132,14 @@ def _sql_path(path: Path) -> str:
 
 
 def write_exports(dataset: LaminiDataset, folder: Path, card: str) -> None:
-    """Every file of a version into `folder` (a staging folder that publish_dir renames into place)."""
-    write_parquet_and_hf(dataset, folder)
-    write_alpaca_json(dataset, folder)
+    """Every file of a version into `folder` (a staging folder that publish_dir renames into place).
+
+    DuckDB writes the Alpaca JSON (one ordered writer thread) on a cursor of its own while this thread
+    streams the parquet and HF files: the two scans overlap instead of running one after the other."""
+    with dataset.conn.cursor() as cursor, ThreadPoolExecutor(max_workers=1, thread_name_prefix="alpaca-json") as side:
+        alpaca = side.submit(write_alpaca_json, dataset, folder, cursor)
+        try:
+            write_parquet_and_hf(dataset, folder)
+        finally:
+            alpaca.result()
     (folder / CARD_FILE).write_text(card, encoding="utf-8")

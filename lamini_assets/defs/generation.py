@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.defs.checks import ids_unique_check, partition_has_rows_check
+from lamini_assets.defs.checks import partition_checks
 from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata, teacher_metadata
 from lamini_assets.defs.partitions import instruction_source_partitions, register_response_shards
 from lamini_assets.defs.resources import TEACHER_POOL, PipelineConfigResource, TeacherResource
@@ -167,7 +167,4 @@ def _rejects_result(rejects: pl.DataFrame, config: PipelineConfig) -> dg.Materia
     )
 
 
-instruction_checks = [
-    partition_has_rows_check("instructions", "instruction_source", instruction_source_partitions),
-    ids_unique_check("instructions", "instruction_source", instruction_source_partitions),
-]
+instruction_checks = [partition_checks("instructions", "instruction_source", instruction_source_partitions)]

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lamini_assets.defs.checks import partition_has_rows_check
+from lamini_assets.defs.checks import partition_checks
 from lamini_assets.defs.metadata import config_metadata, counts_metadata, table_metadata
 from lamini_assets.defs.partitions import seed_source_partitions
 from lamini_assets.defs.resources import PipelineConfigResource
@@ -77,7 +77,7 @@ def seed_instructions(
                                metadata={**table_metadata(quarantine, "seed_quarantine"), **config_metadata(config)})
 
 # Within a pool exact duplicates are expected until dedup, so ids are checked after it.
-seed_instruction_checks = [partition_has_rows_check("seed_instructions", "seed_source", seed_source_partitions)]
+seed_instruction_checks = [partition_checks("seed_instructions", "seed_source", seed_source_partitions, ids_unique=False)]
 
 
 @dg.asset_check(

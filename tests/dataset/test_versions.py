@@ -86,15 +86,17 @@ def test_publish_read_and_point_latest(tmp_path: Path, dataset) -> None:
 def test_a_crash_mid_export_leaves_no_version(tmp_path: Path, dataset, monkeypatch: pytest.MonkeyPatch) -> None:
     store = LocalArtifactStore(tmp_path)
 
-    def crash(rows: pl.DataFrame, folder: Path) -> None:
-        assert (folder / "hf_dataset").is_dir() and (folder / "lamini_dataset.parquet").is_file()  # half written
+    def crash(dataset: object, folder: Path, *args: object) -> None:
+        assert folder.is_dir()  # the staging folder, being written
         raise OSError("disk full")
 
-    with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
-        patch.setattr(exports, "write_alpaca_json", crash)
-        publish_version(store, dataset, card_of(dataset))
-    assert not store.exists(f"lamini_dataset/{dataset.version}")
-    assert list((tmp_path / "lamini_dataset").iterdir()) == []  # no staging folder left either
+    # The Alpaca JSON is written beside the parquet and HF files: a crash in either leaves nothing.
+    for failing in ("write_alpaca_json", "write_parquet_and_hf"):
+        with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
+            patch.setattr(exports, failing, crash)
+            publish_version(store, dataset, card_of(dataset))
+        assert not store.exists(f"lamini_dataset/{dataset.version}")
+        assert list((tmp_path / "lamini_dataset").iterdir()) == []  # no staging folder left either
 
     publish_version(store, dataset, card_of(dataset))
     assert read_version(store, dataset.version).height == dataset.rows.height
