@@ -11,9 +11,16 @@ cached on disk (`cache`), so a step process loads it instead of compiling it aga
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 from numba import njit
+
+
+def worker_threads() -> int:
+    """Threads for GIL-releasing kernels: every core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def string_buffers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

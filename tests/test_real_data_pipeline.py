@@ -81,7 +81,11 @@ def test_real_data_runs_twice_and_the_second_run_calls_no_teacher(tmp_path: Path
         passed_through = conn.execute(
             "select count(*) from lamini_dataset where instruction_source in ('alpaca', 'original_p3', 'original_flan')"
         ).fetchone()[0]
+        # Generated partitions read the pool's ids from seed_copy_ranks: the dedup view's ids, each once.
+        view_ids = conn.execute("select instruction_id from seed_instructions_dedup").fetchall()
+        rank_ids = conn.execute("select instruction_id from seed_copy_ranks where copy_rank = 1").fetchall()
         cursor = instance.event_log_storage.get_maximum_record_id()
+    assert set(view_ids) == set(rank_ids) and len(rank_ids) == len(set(rank_ids)) > 2_000
     assert pools == {"self_instruct": 175, "p3": 142 * 20} and templates == 142
     assert all(instructions.get(label, 0) > 0 for label in (*GENERATED, "original_p3")), instructions
     assert unanswered == 0

@@ -27,11 +27,13 @@ import mmap
 import os
 import re
 import shutil
+import threading
 import unicodedata
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, overload
 
@@ -50,10 +52,6 @@ _ROWS_PER_TASK = 10_000  # rows signed per thread task
 _ROWS_PER_CHUNK = 20_000
 _POOL_ROWS_PER_SEGMENT = 200_000
 _PAIRS_PER_COMPARISON = 50_000
-
-
-def _workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 class NoveltyConfig(BaseModel):
@@ -406,7 +404,7 @@ class MinHashSigner:
             for start in starts:
                 out[start : start + _ROWS_PER_TASK] = self._sign(series.slice(start, _ROWS_PER_TASK))
             return out
-        with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        with ThreadPoolExecutor(max_workers=self._kernels.worker_threads()) as pool:
             for start, signed in zip(starts, pool.map(lambda s: self._sign(series.slice(s, _ROWS_PER_TASK)), starts)):
                 out[start : start + len(signed)] = signed
         return out
@@ -482,6 +480,7 @@ class MinHashNoveltyIndex(NoveltyIndex):
         # Row count it was built at, first fingerprint halves sorted, their positions, second halves (first lookup)
         self._fingerprint_positions: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.signatures_lent = 0  # signatures other indexes copied from this one (`signed(..., known=self)`)
+        self._lending = threading.Lock()  # other indexes' threads borrow signatures concurrently (add_group)
         self._segments: list[np.ndarray] = []  # sorted bucket entries (key prefix | position)
         self._kernels = self.signer._kernels
         # The smallest number of equal signature slots that reaches the threshold.
@@ -512,8 +511,9 @@ class MinHashNoveltyIndex(NoveltyIndex):
         signatures = np.empty((len(series), self.config.num_perm), dtype=np.uint32)
         if found.any():
             signatures[found] = known._signatures.take(positions[found])
-            known._signatures.release_saved_pages()
-            known.signatures_lent += int(found.sum())
+            with known._lending:
+                known._signatures.release_saved_pages()
+                known.signatures_lent += int(found.sum())
         if not found.all():
             signatures[~found] = self.signer.signatures(series.filter(pl.Series(~found)))
         return signatures, fingerprints
@@ -527,11 +527,12 @@ class MinHashNoveltyIndex(NoveltyIndex):
         repeats), else -1."""
         # A binary search in the first halves, sorted once per row count: a Polars join rebuilt its
         # hash table of every indexed fingerprint per lookup (57.7 s of CPU for the dataset's 2M rows).
-        if self._fingerprint_positions is None or self._fingerprint_positions[0] != len(self):
-            stored = np.concatenate([part.reshape(-1, 4) for part in self._fingerprints.parts()]).view(np.uint64)
-            order = np.argsort(stored[:, 0], kind="stable")  # equal halves: the lowest position first
-            self._fingerprint_positions = (len(self), stored[order, 0], order, stored[:, 1].copy())
-        _, first_halves, order, second_halves = self._fingerprint_positions
+        with self._lending:
+            if self._fingerprint_positions is None or self._fingerprint_positions[0] != len(self):
+                stored = np.concatenate([part.reshape(-1, 4) for part in self._fingerprints.parts()]).view(np.uint64)
+                order = np.argsort(stored[:, 0], kind="stable")  # equal halves: the lowest position first
+                self._fingerprint_positions = (len(self), stored[order, 0], order, stored[:, 1].copy())
+            _, first_halves, order, second_halves = self._fingerprint_positions
         wanted = fingerprints.view(np.uint64)
         if not len(first_halves):
             return np.full(len(wanted), -1, dtype=np.int64)
@@ -572,12 +573,24 @@ class MinHashNoveltyIndex(NoveltyIndex):
         if len(ids) != len(texts):
             raise ValueError(f"add_pool: {len(ids)} ids but {len(texts)} texts")
         ids = ids.to_list() if isinstance(ids, pl.Series) else list(ids)
+
         # Large segments: one sort per 200K rows instead of many small sorts and merges. A list of
         # texts becomes a Polars column one segment at a time (no second copy of the whole pool).
-        for start in range(0, len(ids), _POOL_ROWS_PER_SEGMENT):
+        def prepared(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             stop = start + _POOL_ROWS_PER_SEGMENT
             signatures, fingerprints = self.signed(texts.slice(start, _POOL_ROWS_PER_SEGMENT) if isinstance(texts, pl.Series) else texts[start:stop])
-            self._store([(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, self._band_keys(signatures), fingerprints)])
+            return signatures, self._band_keys(signatures), fingerprints
+
+        # The next segment is signed while this one is sorted into the buckets (both release the GIL):
+        # the sort and merges ran on one core while the other idled (LaMini's pool: ~7 s).
+        starts = list(range(0, len(ids), _POOL_ROWS_PER_SEGMENT))
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            upcoming = ahead.submit(prepared, starts[0]) if starts else None
+            for number, start in enumerate(starts):
+                assert upcoming is not None
+                signatures, keys, fingerprints = upcoming.result()
+                upcoming = ahead.submit(prepared, starts[number + 1]) if number + 1 < len(starts) else None
+                self._store([(ids[start : start + _POOL_ROWS_PER_SEGMENT], signatures, keys, fingerprints)])
 
     def _write_arrays(self, folder: Path) -> dict[str, object]:
         with (folder / "signatures.npy").open("wb") as handle:
@@ -663,13 +676,28 @@ class MinHashNoveltyIndex(NoveltyIndex):
             raise ValueError(f"add_group: {len(ids)} ids but {len(texts)} texts")
         found: list[str | None] = []
         pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
-        for start in range(0, len(ids), _ROWS_PER_CHUNK):
+
+        def judge(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             signatures, fingerprints = self.signed(texts[start : start + _ROWS_PER_CHUNK], known)
             keys = self._band_keys(signatures)
-            nearest = self._nearest_in_index(signatures, keys)
-            found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
-            novel = np.flatnonzero(nearest < 0)
-            pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
+            return signatures, fingerprints, keys, self._nearest_in_index(signatures, keys)
+
+        # The index does not change within a group, so its chunks are judged on worker threads (the
+        # kernels release the GIL), a few ahead of the rows collected here in order.
+        workers = self._kernels.worker_threads()
+        starts = iter(range(0, len(ids), _ROWS_PER_CHUNK))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            in_flight: deque[tuple[int, Future[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]] = deque()
+            while True:
+                while len(in_flight) < 2 * workers and (start := next(starts, None)) is not None:
+                    in_flight.append((start, pool.submit(judge, start)))
+                if not in_flight:
+                    break
+                start, judged = in_flight.popleft()
+                signatures, fingerprints, keys, nearest = judged.result()
+                found.extend(None if position < 0 else self._ids[position] for position in nearest.tolist())
+                novel = np.flatnonzero(nearest < 0)
+                pending.append(([ids[start + row] for row in novel.tolist()], signatures[novel], keys[novel], fingerprints[novel]))
         self._store(pending)  # after the whole group was judged, as one segment (one sort, one merge)
         return found
 

@@ -68,3 +68,32 @@ def test_unchanged_pool_reads_only_ids(tmp_path: Path) -> None:
     assert requested == [None, ["c"]]
     # One version on disk: the symlink and the folder it points to.
     assert len([path for path in tmp_path.iterdir() if path.is_dir() and not path.is_symlink()]) == 1
+
+
+def test_reordered_pool_is_recognised_without_set_lookups(tmp_path: Path, monkeypatch) -> None:
+    """The dedup view returns the pool in a different order on every read (a parallel join): at 2.48M
+    ids, set lookups cost 3 s a partition, so an unchanged pool in another order is matched by hashes."""
+    config = NoveltyConfig()
+    ids = [f"id{n:05d}" for n in range(2_000)]
+    texts = {row_id: f"Describe item number {n} of the catalogue in {n % 7 + 2} words." for n, row_id in enumerate(ids)}
+    load_pool_index(tmp_path, config, ids, [texts[row_id] for row_id in ids])
+
+    def no_set_lookup(*args, **kwargs):
+        raise AssertionError("is_in was called")
+
+    monkeypatch.setattr(pl.Series, "is_in", no_set_lookup)
+    monkeypatch.setattr(pl.Series, "is_first_distinct", no_set_lookup)
+    shuffled = pl.Series(ids).shuffle(seed=3)
+    _, counts = load_pool_index(tmp_path, config, shuffled, lambda wanted: pytest.fail("texts were read"))
+    assert counts == {"pool_reused": 2_000, "pool_added": 0, "pool_rebuilt": 0}
+    monkeypatch.undo()
+
+    # Same size, one id swapped for another: not the same set, so the new row is indexed.
+    changed = [*ids[:-1], "new-row"]
+    rows = {**texts, "new-row": "Name three rivers that cross more than two countries."}
+    _, counts = load_pool_index(tmp_path, config, changed, [rows[row_id] for row_id in changed])
+    assert counts == {"pool_reused": 0, "pool_added": 0, "pool_rebuilt": 2_000}
+
+    # Repeated ids are indexed once.
+    _, counts = load_pool_index(tmp_path, config, [*changed, changed[0]], [rows[row_id] for row_id in [*changed, changed[0]]])
+    assert counts == {"pool_reused": 2_000, "pool_added": 0, "pool_rebuilt": 0}

@@ -43,7 +43,7 @@ def test_definitions_load_with_groups_partitions_and_checks(state_dir) -> None:
 def test_rejects_have_upstream_edges_and_failures_are_an_asset(state_dir) -> None:
     graph = build_definitions().resolve_asset_graph()
     parents = {key.to_user_string() for key in graph.get(dg.AssetKey("instruction_rejects")).parent_keys}
-    assert parents == {"seed_instructions_dedup", "wikipedia_topics"}
+    assert parents == {"seed_instructions_dedup", "seed_copy_ranks", "wikipedia_topics"}  # ranks: the pool's ids
     failures = graph.get(dg.AssetKey("teacher_failures"))
     assert failures.partitions_def == graph.get(dg.AssetKey("responses")).partitions_def
     assert {key.to_user_string() for key in failures.parent_keys} == {"instructions"}

@@ -199,7 +199,7 @@ def test_config_rejects_unknown_keys_and_labels() -> None:
 def test_seed_ranking_picks_the_lowest_hash_scores(pool_size: int) -> None:
     # The fused kernel keeps only scores below a bound; the picks must be those of a full sort of
     # every candidate's SplitMix64 score (LaMini's Self-Instruct pool is 466k rows).
-    keys = [f"seed-{i:07d}" for i in range(pool_size)]
+    keys = [f"seed-{i:07d}" + ("-é✓" if i % 3 == 0 else "") for i in range(pool_size)]  # UTF-8 bytes are hashed
     ranking = _HashRanking(keys)
     hashes = np.array([_hash64(key) for key in keys], dtype=np.uint64)
     for call_key in (1, 2**63 + 12345, 987654321987654321):
