@@ -2,6 +2,7 @@
 
     python bench/response_shards.py [--quick]
     python bench/response_shards.py --warm [--rows 1200000] [--shard-rows 1000000] [--baseline-ref main]
+    python bench/response_shards.py --warm --full-db STATE/lamini.duckdb --full-cache CACHE_COPY [--repeat 2]
 
 `--warm`: one `responses` shard rematerialised from a WARM teacher cache, as run 2 of bench/full_size.py
 does, by this tree and by a baseline tree (`git archive` of --baseline-ref) in the same run. The work folder
@@ -164,7 +165,16 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default="main", help="--warm: git ref measured beside this tree ('' to skip)")
     parser.add_argument("--repeat", type=int, default=1, help="--warm: measurements per tree (the median is shown)")
     parser.add_argument("--work", type=Path, default=PROJECT_ROOT / ".lamini" / "bench_warm_responses")
+    parser.add_argument("--full-db", type=Path, help="--warm: a full-size lamini.duckdb (bench/full_size.py's run "
+                        "2 state; copied, never opened) whose instructions are answered from --full-cache")
+    parser.add_argument("--full-cache", type=Path, help="--warm: the warm teacher cache of --full-db (a copy: "
+                        "opening it writes its settings)")
+    parser.add_argument("--sources", default="original_p3,original_flan", help="--full-db: sources to time, all shards")
     args = parser.parse_args()
+    if args.warm and args.full_db:
+        full_size_bench(args.work, args.full_db, args.full_cache, args.sources.split(","), args.shard_rows,
+                        args.baseline_ref, args.repeat)
+        return
     if args.warm:
         warm_shard_bench(args.work, args.rows, args.shard_rows, args.baseline_ref, args.repeat)
         return
@@ -223,8 +233,8 @@ _STEP_SCRIPT = textwrap.dedent('''
             instance=instance, raise_on_error=True,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
         after = resource.getrusage(resource.RUSAGE_SELF)
-        report["wall"] = time.perf_counter() - started
-        report["cpu"] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        report["wall"] = report.get("wall", 0.0) + time.perf_counter() - started
+        report["cpu"] = report.get("cpu", 0.0) + after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         begun = {}
         for entry in instance.all_logs(result.run_id):
             event = entry.dagster_event
@@ -233,7 +243,8 @@ _STEP_SCRIPT = textwrap.dedent('''
             if event.event_type_value == "STEP_START":
                 begun[event.step_key] = entry.timestamp
             elif event.event_type_value == "STEP_SUCCESS":
-                report["steps"][event.step_key] = entry.timestamp - begun[event.step_key]
+                seconds = entry.timestamp - begun[event.step_key]
+                report["steps"][event.step_key] = report["steps"].get(event.step_key, 0.0) + seconds
         for event in result.get_asset_materialization_events():
             if event.asset_key.to_user_string() == "responses":
                 report["versions"][shard] = event.materialization.tags.get("dagster/data_version")
@@ -284,10 +295,10 @@ def _baseline_tree(work: Path, ref: str) -> Path:
     return tree
 
 
-def _measure_step(tree: Path, config: Path, shards: int, shard: str) -> dict[str, Any]:
+def _measure_step(tree: Path, config: Path, shards: int, shard: str, source: str = WARM_SOURCE) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree), "LAMINI_CONFIG": str(config)}
     env.pop("LAMINI_STATE_DIR", None)  # it would override the config's storage.state_dir
-    done = subprocess.run([sys.executable, "-c", _STEP_SCRIPT, str(tree), str(config), WARM_SOURCE, str(shards), shard],
+    done = subprocess.run([sys.executable, "-c", _STEP_SCRIPT, str(tree), str(config), source, str(shards), shard],
                           capture_output=True, text=True, cwd=tree, env=env)
     line = next((line for line in done.stdout.splitlines() if line.startswith("REPORT ")), None)
     if done.returncode or line is None:
@@ -355,6 +366,73 @@ def warm_shard_bench(work: Path, rows: int, shard_rows: int, baseline_ref: str, 
               f"less, peak {new['peak_gb'] - base['peak_gb']:+.2f} GB")
         if base["versions"] != new["versions"]:
             raise SystemExit(f"DATA VERSIONS DIFFER: baseline {base['versions']} vs this tree {new['versions']}")
+
+
+def full_size_bench(work: Path, full_db: Path, full_cache: Path, sources: list[str], shard_rows: int,
+                    baseline_ref: str, repeat: int) -> None:
+    """Every shard of each source answered from the full-size warm cache, as run 2 of bench/full_size.py
+    does: each measurement starts from a copy of `full_db` with the source's responses (and response
+    failures) deleted, so the shards are written afresh into an existing table, by the baseline tree and
+    this tree alternately. Prints per tree the summed Dagster step seconds, wall and CPU s of the
+    materialisations, rows per CPU second, peak RSS and each shard's data version (which must agree)."""
+    import duckdb
+    import yaml
+
+    from lamini_assets.generation.shards import shard_count
+
+    if full_cache is None:
+        raise SystemExit("--full-db needs --full-cache")
+    work.mkdir(parents=True, exist_ok=True)
+    trees = [("this tree", PROJECT_ROOT)]
+    if baseline_ref:
+        trees.insert(0, (f"baseline {baseline_ref}", _baseline_tree(work, baseline_ref)))
+    template = work / "full-template.duckdb"
+    if not template.exists():
+        shutil.copyfile(full_db, work / "full-template.tmp")
+        (work / "full-template.tmp").rename(template)
+    state = work / "state-full"
+    config = work / f"config-full-{shard_rows}.yaml"
+    config.write_text(yaml.safe_dump({
+        "sources": [], "teacher": {"backend": "offline", "cache_dir": str(full_cache)},
+        "responses": {"shard_rows": shard_rows}, "storage": {"state_dir": str(state)},
+    }), encoding="utf-8")
+    cache_mb = sum(path.stat().st_size for path in full_cache.iterdir()) / 1e6
+    print(f"full size, warm teacher cache {cache_mb:,.0f} MB, responses.shard_rows {shard_rows:,}; "
+          f"load average {os.getloadavg()[0]:.2f} at the start")
+    print(f"{'source':<14} {'tree':<22} {'shards':>6} {'step s':>7} {'wall s':>7} {'CPU s':>7} {'rows/CPU-s':>10} "
+          f"{'peak GB':>7}  data versions")
+    for source in sources:
+        with duckdb.connect(str(template), read_only=True) as conn:
+            rows = conn.execute("select count(*) from instructions where instruction_source = ?", [source]).fetchone()[0]
+        shards = shard_count(rows, shard_rows)
+        reports: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
+        for _ in range(repeat):
+            for name, tree in trees:  # alternated, so load on the machine hits both alike
+                shutil.rmtree(state, ignore_errors=True)
+                state.mkdir(parents=True)
+                shutil.copyfile(template, state / "lamini.duckdb")
+                with duckdb.connect(str(state / "lamini.duckdb")) as conn:
+                    conn.execute("delete from responses where instruction_source = ?", [source])
+                    conn.execute("delete from teacher_failures where instruction_source = ? and asset = 'responses'",
+                                 [source])
+                    conn.execute("checkpoint")
+                reports[name].append(_measure_step(tree, config, shards, "all", source))
+        medians = {}
+        for name, runs in reports.items():
+            run = sorted(runs, key=lambda r: r["cpu"])[len(runs) // 2]
+            medians[name] = run
+            done = sum(run["rows"].values())
+            print(f"{source:<14} {name:<22} {shards:>6} {sum(run['steps'].values()):>7.2f} {run['wall']:>7.2f} "
+                  f"{run['cpu']:>7.2f} {done / run['cpu']:>10,.0f} {run['peak_gb']:>7.2f}  "
+                  f"{','.join(run['versions'].values())}   ({done:,} rows)")
+        if baseline_ref:
+            base, new = medians[trees[0][0]], medians["this tree"]
+            print(f"{source:<14} this tree vs baseline: step s x{sum(base['steps'].values()) / sum(new['steps'].values()):.2f} "
+                  f"less, CPU x{base['cpu'] / new['cpu']:.2f} less, wall x{base['wall'] / new['wall']:.2f} less, "
+                  f"peak {new['peak_gb'] - base['peak_gb']:+.2f} GB", flush=True)
+            if base["versions"] != new["versions"] or base["rows"] != new["rows"]:
+                raise SystemExit(f"DATA VERSIONS DIFFER: baseline {base['versions']} vs this tree {new['versions']}")
+    shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

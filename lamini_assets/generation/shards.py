@@ -127,11 +127,11 @@ def _holds_exactly(
         if [row[:2] for row in described[0]] != [row[:2] for row in described[1]]:
             return False
         columns = ", ".join('"' + str(row[0]).replace('"', '""') + '"' for row in described[0])
-        figures = [
-            conn.execute(f"select count(*), coalesce(sum(hash({columns})::hugeint), 0) from {name}").fetchone()
-            for name in ("stored_shard", "new_shard")
-        ]
-        return figures[0] == figures[1]
+        figures = f"select count(*), coalesce(sum(hash({columns})::hugeint), 0) from "
+        stored = conn.execute(figures + "stored_shard").fetchone()
+        # The new rows are hashed only when their count matches: a shard written for the first time (a
+        # fresh state) holds none, and hashing the whole frame to find that out cost ~1.5 s at 741k rows.
+        return stored is not None and stored[0] == frame.height and stored == conn.execute(figures + "new_shard").fetchone()
     finally:
         conn.unregister("new_shard")
         conn.execute("drop view if exists stored_shard")

@@ -323,17 +323,37 @@ def _sha256_hex(texts: pl.Series) -> pl.Series:
 
     hashlib (OpenSSL) over slices of the column's own Arrow buffer, digests written into one buffer and
     hex-encoded by Polars: no Python str, bytes or hex string per row (600k texts of ~590 bytes: 1.95 s of
-    CPU against 2.24 s for `sha256(text.encode()).hexdigest()` per row; DuckDB's sha256 was 2.6x slower)."""
-    array = texts.cast(pl.Binary).to_arrow(compat_level=pl.CompatLevel.oldest())  # LargeBinary: int64 offsets
+    CPU against 2.24 s for `sha256(text.encode()).hexdigest()` per row; DuckDB's sha256 was 2.6x slower).
+    The whole 64-byte blocks every text starts with (a cache key's backend, system prompt and JSON around
+    them: 128 of ~540 bytes) are hashed once and each row resumes from a copy of that state, so the digest
+    is the same (SHA-256 reads its input block by block) for ~20 % less CPU (741k keys: 3.57 -> 2.83 s)."""
+    binary = texts.cast(pl.Binary)
+    array = binary.to_arrow(compat_level=pl.CompatLevel.oldest())  # LargeBinary: int64 offsets
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1].tolist()
     data = memoryview(array.buffers()[2] or b"")
+    skip = _shared_blocks(binary, data, offsets)
+    resume = hashlib.sha256(data[offsets[0] : offsets[0] + skip] if skip else b"").copy
     digests = bytearray(32 * len(array))
     out = memoryview(digests)
-    sha256 = hashlib.sha256
     for index, (start, end) in enumerate(zip(offsets[:-1], offsets[1:])):
-        out[32 * index : 32 * index + 32] = sha256(data[start:end]).digest()
+        state = resume()
+        state.update(data[start + skip : end])
+        out[32 * index : 32 * index + 32] = state.digest()
     fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(array), [None, pa.py_buffer(digests)])
     return pl.Series(texts.name, fixed).cast(pl.Binary).bin.encode("hex")
+
+
+def _shared_blocks(binary: pl.Series, data: memoryview, offsets: list[int]) -> int:
+    """Bytes in the whole 64-byte blocks that start every text: the common prefix of the first and last
+    texts, cut to whole blocks, checked against every row (0 when some row does not start with it)."""
+    if len(offsets) < 2:
+        return 0
+    first, last = bytes(data[offsets[0] : offsets[1]]), bytes(data[offsets[-2] : offsets[-1]])
+    shared = next((at for at, (a, b) in enumerate(zip(first, last)) if a != b), min(len(first), len(last)))
+    shared -= shared % 64
+    if shared and not binary.bin.starts_with(first[:shared]).all():
+        return 0
+    return shared
 
 
 @contextmanager

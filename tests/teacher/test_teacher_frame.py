@@ -145,3 +145,28 @@ def test_bulk_read_names_a_damaged_entry(real_pairs, tmp_path) -> None:
     with pytest.raises(CorruptCacheError, match=f"the entry for key {keys[700]} is not an answer"):
         answer_instructions("original_p3", instructions, teacher)
     cache.close()
+
+
+def test_bulk_sha256_equals_hashlib_whatever_the_texts_share(real_pairs) -> None:
+    """_sha256_hex hashes the blocks every text starts with once: the digests must stay hashlib's, also
+    when only some rows share a prefix, or none, or the texts are shorter than a block."""
+    import hashlib
+
+    from lamini_assets.teacher.client import _sha256_hex
+
+    head = '{"backend":"offline","messages":[{"content":"' + "S" * 150
+    real = [head + json.dumps(text + inp) for text, inp in real_pairs]
+    cases = {
+        "shared head": real,
+        # The first and last rows share 200 bytes that a middle row lacks: no shared blocks may be used.
+        "first and last only": [real[0], real[1][:40] + "é" + real[1][40:], real[2], real[-1]],
+        "one row differs early": [*real[:1000], "x" + real[1000], *real[1001:]],
+        "short and non-ASCII": ["", "a", "é😀" * 20, "a" * 64, "a" * 63, "a" * 128, "a" * 129],
+        "empty column": [],
+    }
+    for name, texts in cases.items():
+        expected = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
+        assert _sha256_hex(pl.Series("t", texts, dtype=pl.String)).to_list() == expected, name
+    # A sliced column (an Arrow offset) hashes its own rows.
+    sliced = pl.Series("t", real, dtype=pl.String).slice(7, 500)
+    assert _sha256_hex(sliced).to_list() == [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in real[7:507]]
