@@ -35,6 +35,7 @@ import duckdb
 
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.warehouse import load_sql_models, run_sql_model
+from tests.test_warehouse import OLD_DEDUP_COVERAGE  # the check's query as it was, kept as the test's reference
 
 TARGET_SECONDS = 15.0
 TARGET_RSS_GB = 3.0
@@ -136,19 +137,6 @@ def measure_full(inputs: Path, baseline: Path) -> None:
             found = [duckdb.connect(str(path), read_only=True).execute(query).fetchall() for path in databases.values()]
             same.append(found[0] == found[1])
         print(f"same seed_stats, kept rows and dropped rows: {same}")
-
-
-# validation.count_dedup_coverage's query as it was: a distinct, a group by and two anti joins.
-OLD_DEDUP_COVERAGE = """
-    with seeds as (select distinct instruction_id from main.seed_instructions),
-    kept as (select instruction_id, count(*) as copies from main.seed_instructions_dedup group by instruction_id)
-    select
-        (select count(*) from seeds),
-        (select coalesce(sum(copies), 0) from kept),
-        (select count(*) from seeds anti join kept using (instruction_id)),
-        (select count(*) from kept anti join seeds using (instruction_id)),
-        (select coalesce(sum(copies - 1), 0) from kept)
-"""
 
 
 def measure_coverage(database: Path, repeat: int) -> None:
