@@ -349,14 +349,12 @@ def warm_shard_bench(work: Path, rows: int, shard_rows: int, baseline_ref: str, 
             reports[name].append(_measure_step(tree, config, shards, "0"))
     print(f"{'':<22} {'step s':>7} {'(resp.':>7} {'checks)':>7} {'wall s':>7} {'CPU s':>7} {'rows/CPU-s':>10} "
           f"{'peak GB':>7}  data version")
-    medians = {}
-    for name, runs in reports.items():
-        run = sorted(runs, key=lambda r: r["cpu"])[len(runs) // 2]
+    medians = _medians(reports)
+    for name, run in medians.items():
         shard_rows_done = run["rows"]["0"]
         steps = run["steps"]
         responses_s = sum(value for key, value in steps.items() if "check" not in key)
         checks_s = sum(value for key, value in steps.items() if "check" in key)
-        medians[name] = run
         print(f"{name:<22} {responses_s + checks_s:>7.2f} {responses_s:>7.2f} {checks_s:>7.2f} {run['wall']:>7.2f} "
               f"{run['cpu']:>7.2f} {shard_rows_done / run['cpu']:>10,.0f} {run['peak_gb']:>7.2f}  {run['versions']['0']}"
               f"   ({shard_rows_done:,} rows)")
@@ -366,6 +364,11 @@ def warm_shard_bench(work: Path, rows: int, shard_rows: int, baseline_ref: str, 
               f"less, peak {new['peak_gb'] - base['peak_gb']:+.2f} GB")
         if base["versions"] != new["versions"]:
             raise SystemExit(f"DATA VERSIONS DIFFER: baseline {base['versions']} vs this tree {new['versions']}")
+
+
+def _medians(reports: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per tree, its run of median CPU seconds."""
+    return {name: sorted(runs, key=lambda r: r["cpu"])[len(runs) // 2] for name, runs in reports.items()}
 
 
 def full_size_bench(work: Path, full_db: Path, full_cache: Path, sources: list[str], shard_rows: int,
@@ -417,10 +420,8 @@ def full_size_bench(work: Path, full_db: Path, full_cache: Path, sources: list[s
                                  [source])
                     conn.execute("checkpoint")
                 reports[name].append(_measure_step(tree, config, shards, "all", source))
-        medians = {}
-        for name, runs in reports.items():
-            run = sorted(runs, key=lambda r: r["cpu"])[len(runs) // 2]
-            medians[name] = run
+        medians = _medians(reports)
+        for name, run in medians.items():
             done = sum(run["rows"].values())
             print(f"{source:<14} {name:<22} {shards:>6} {sum(run['steps'].values()):>7.2f} {run['wall']:>7.2f} "
                   f"{run['cpu']:>7.2f} {done / run['cpu']:>10,.0f} {run['peak_gb']:>7.2f}  "
