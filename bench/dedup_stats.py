@@ -33,6 +33,8 @@ from pathlib import Path
 
 import duckdb
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the reference implementations
+
 from lamini_assets.schema import SEED_SOURCES
 from lamini_assets.warehouse import load_sql_models, run_sql_model
 from tests.test_warehouse import OLD_DEDUP_COVERAGE  # the check's query as it was, kept as the test's reference

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the reference implementations
+
 from lamini_assets.sources import LOADERS, SourceSpec, load_source
 from tests.sources.test_columnar_loaders import reference_load
 
